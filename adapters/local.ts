@@ -1,0 +1,173 @@
+/**
+ * Local filesystem adapter. Objects are files under `root`; URLs handed to browsers are
+ * daemon media tokens (the daemon passes its URL signer in). A key can never name a file
+ * outside the root: the resolved path, and the real path behind any symlink, must lie inside it.
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InvalidKey, ObjectNotFound, StorageUnavailable } from '../src/errors.js';
+import { typeForName } from '../src/media-types.js';
+import type { ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from './types.js';
+
+export interface LocalAdapterOptions {
+  root: string;
+  /** Makes the daemon URL (a media token) for a key. */
+  signUrl: (key: string, options: SignOptions) => SignedUrl;
+  /** Read buffer size; larger moves big files with fewer syscalls. */
+  highWaterMark?: number;
+}
+
+const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP']);
+
+export class LocalAdapter implements StorageAdapter {
+  readonly name = 'local';
+  readonly #root: string;
+  readonly #signUrl: LocalAdapterOptions['signUrl'];
+  readonly #highWaterMark: number;
+  #realRoot: Promise<string> | undefined;
+
+  constructor(options: LocalAdapterOptions) {
+    this.#root = resolve(options.root);
+    this.#signUrl = options.signUrl;
+    this.#highWaterMark = options.highWaterMark ?? 256 * 1024;
+  }
+
+  /**
+   * @throws ObjectNotFound (missing, a directory, or a dangling link), InvalidKey (outside the root),
+   *         StorageUnavailable (any other filesystem failure)
+   */
+  async stat(key: string): Promise<ObjectMeta> {
+    const path = await this.#existing(key);
+    try {
+      return metaOf(key, await stat(path));
+    } catch (err) {
+      throw mapError(err, key);
+    }
+  }
+
+  /** @throws as `stat`; the body errors with StorageUnavailable if a read fails mid-way */
+  async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
+    const path = await this.#existing(key);
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      throw mapError(err, key);
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw new ObjectNotFound(key);
+      const meta = metaOf(key, info);
+      const body = handle.createReadStream({
+        start: options.range?.start,
+        end: options.range?.end,
+        highWaterMark: this.#highWaterMark,
+      });
+      const signal = options.signal;
+      if (signal) {
+        const abort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        if (signal.aborted) abort();
+        else signal.addEventListener('abort', abort, { once: true });
+        body.once('close', () => signal.removeEventListener('abort', abort));
+      }
+      return { meta, body };
+    } catch (err) {
+      await handle.close();
+      throw mapError(err, key);
+    }
+  }
+
+  /**
+   * Writes to a temporary file beside the target, then renames it into place.
+   * @throws InvalidKey (outside the root), StorageUnavailable (disk full, permissions, body error)
+   */
+  async write(key: string, body: Readable | Buffer, options: WriteOptions): Promise<ObjectMeta> {
+    const path = this.#inside(key);
+    const dir = dirname(path);
+    const tmp = join(dir, `.${randomBytes(8).toString('hex')}.part`);
+    try {
+      await mkdir(dir, { recursive: true });
+      const realDir = await realpath(dir);
+      if (!isWithin(realDir, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
+      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, createWriteStream(tmp, { flags: 'wx' }));
+      const written = await stat(tmp);
+      if (options.size !== undefined && written.size !== options.size) {
+        throw new Error(`expected ${options.size} bytes, got ${written.size}`);
+      }
+      await rename(tmp, path);
+      return { ...metaOf(key, written), contentType: options.contentType };
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      if ((err as { code?: string }).code === 'INVALID_STORAGE_KEY') throw err;
+      throw new StorageUnavailable(`cannot write ${key}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** @throws InvalidKey, StorageUnavailable; a missing key is not an error */
+  async delete(key: string): Promise<void> {
+    const path = this.#inside(key);
+    try {
+      const real = await realpath(dirname(path));
+      if (!isWithin(real, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
+      await unlink(path);
+    } catch (err) {
+      if (MISSING.has((err as NodeJS.ErrnoException).code ?? '')) return;
+      throw mapError(err, key);
+    }
+  }
+
+  /** A daemon media URL; makes no request. @throws nothing */
+  async signedUrl(key: string, options: SignOptions): Promise<SignedUrl> {
+    return this.#signUrl(key, options);
+  }
+
+  #rootReal(): Promise<string> {
+    this.#realRoot ??= mkdir(this.#root, { recursive: true }).then(() => realpath(this.#root));
+    return this.#realRoot;
+  }
+
+  /** The lexical path of `key`, refused if it leaves the root. */
+  #inside(key: string): string {
+    if (key.includes('\0')) throw new InvalidKey('NUL in key');
+    const path = resolve(this.#root, key);
+    if (!isWithin(path, this.#root) || path === this.#root) throw new InvalidKey(`${key} leaves the storage root`);
+    return path;
+  }
+
+  /** The real path of an existing `key`, refused if it (or a link on the way) leaves the root. */
+  async #existing(key: string): Promise<string> {
+    const path = this.#inside(key);
+    let real: string;
+    try {
+      real = await realpath(path);
+    } catch (err) {
+      throw mapError(err, key);
+    }
+    if (!isWithin(real, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
+    return real;
+  }
+}
+
+function isWithin(path: string, root: string): boolean {
+  return path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+function metaOf(key: string, info: { size: number; mtimeMs: number; mtime: Date; ino: number }): ObjectMeta {
+  return {
+    size: info.size,
+    etag: `"${info.ino.toString(36)}-${info.size.toString(36)}-${Math.floor(info.mtimeMs).toString(36)}"`,
+    lastModified: info.mtime,
+    contentType: typeForName(key),
+  };
+}
+
+function mapError(err: unknown, key: string): Error {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'OBJECT_NOT_FOUND' || code === 'INVALID_STORAGE_KEY' || code === 'STORAGE_UNAVAILABLE') return err as Error;
+  if (MISSING.has(code)) return new ObjectNotFound(key, { cause: err });
+  return new StorageUnavailable(`${code || 'error'} on ${key}`, { cause: err });
+}

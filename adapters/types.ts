@@ -1,0 +1,91 @@
+/**
+ * The one interface every storage backend implements (ARCHITECTURE §5).
+ *
+ * Adapters know nothing of HTTP, organizations or calls. Keys they receive are
+ * already normalised by `normalizeKey` (src/keys.ts); adapters still refuse a
+ * key that would escape their root. Every error an adapter throws is one of the
+ * project's own (src/errors.ts) with the backend's error as `cause`:
+ *   - ObjectNotFound      the key holds no object
+ *   - StorageUnavailable  the backend refused, timed out or failed
+ *   - InvalidKey          the key is not acceptable to this backend
+ */
+import type { Readable } from 'node:stream';
+
+export interface ObjectMeta {
+  /** Size in bytes. */
+  size: number;
+  /** Strong entity tag, quoted as in HTTP (`"abc"`). */
+  etag: string;
+  lastModified: Date;
+  contentType?: string;
+}
+
+/** Inclusive byte range, already resolved against the object's size. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface ReadOptions {
+  range?: ByteRange;
+  /** Aborting it stops the backend read and destroys `body`. */
+  signal?: AbortSignal;
+}
+
+export interface ReadResult {
+  meta: ObjectMeta;
+  body: Readable;
+}
+
+export interface WriteOptions {
+  contentType: string;
+  size?: number;
+}
+
+export interface SignOptions {
+  /** Lifetime in seconds. */
+  expiresIn: number;
+  disposition: 'inline' | 'attachment';
+  filename: string;
+  contentType: string;
+}
+
+export interface SignedUrl {
+  url: string;
+  expiresAt: Date;
+}
+
+export interface StorageAdapter {
+  /** Short name: "local", "s3" or "minio". */
+  readonly name: string;
+  /**
+   * Metadata of the object at `key`.
+   * @throws ObjectNotFound, StorageUnavailable
+   */
+  stat(key: string): Promise<ObjectMeta>;
+  /**
+   * Stream the object (or `range` of it). The body honours backpressure and is
+   * never buffered whole.
+   * @throws ObjectNotFound, StorageUnavailable (before the body starts);
+   *         the body stream errors with StorageUnavailable if the backend fails mid-way.
+   */
+  read(key: string, options?: ReadOptions): Promise<ReadResult>;
+  /**
+   * Store `body` at `key` atomically: a reader sees the old object or the whole new one,
+   * never a part; a failed write leaves nothing behind.
+   * @throws InvalidKey, StorageUnavailable
+   */
+  write(key: string, body: Readable | Buffer, options: WriteOptions): Promise<ObjectMeta>;
+  /**
+   * Remove the object. Deleting a missing key succeeds.
+   * @throws StorageUnavailable
+   */
+  delete(key: string): Promise<void>;
+  /**
+   * A URL a browser can GET (with Range) until `expiresAt`. Makes no network request.
+   * @throws StorageUnavailable if the adapter cannot sign
+   */
+  signedUrl(key: string, options: SignOptions): Promise<SignedUrl>;
+  /** Release sockets and handles. */
+  close?(): Promise<void>;
+}

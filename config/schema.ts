@@ -1,0 +1,79 @@
+/**
+ * The configuration schema (ARCHITECTURE §7): one flat object, each setting with its
+ * default, the environment variable that sets it, and what a valid value looks like.
+ * The JSON config file (RECPROXY_CONFIG) uses the same camelCase keys.
+ */
+import Type, { type Static } from 'typebox';
+
+/** `expect` is the one-line description printed when a value is invalid. */
+const str = (expect: string, extra: object = {}) => Type.String({ expect, ...extra });
+const int = (min: number, max: number, expect: string) => Type.Integer({ minimum: min, maximum: max, expect });
+const oneOf = <const T extends string[]>(...values: T) =>
+  Type.Enum(values, { expect: `one of ${values.join(', ')}` });
+const optionalUrl = () =>
+  Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', expect: 'an http(s) URL' }));
+
+export const ConfigSchema = Type.Object(
+  {
+    host: str('a host name or IP address', { minLength: 1 }),
+    port: int(0, 65535, 'an integer port from 0 to 65535'),
+    publicUrl: optionalUrl(),
+    dbPath: str('a file path', { minLength: 1 }),
+    storage: oneOf('local', 's3', 'minio'),
+    localRoot: str('a directory path', { minLength: 1 }),
+    streamMode: oneOf('presigned', 'proxy'),
+    streamTtl: int(1, 7 * 24 * 3600, 'whole seconds from 1 to 604800'),
+    downloadTtl: int(1, 7 * 24 * 3600, 'whole seconds from 1 to 604800'),
+    signingKeys: Type.Optional(
+      str('comma-separated kid:secret pairs, each secret at least 32 characters', {
+        pattern: '^[A-Za-z0-9_-]{1,32}:[^,\\s]{32,}(,[A-Za-z0-9_-]{1,32}:[^,\\s]{32,})*$',
+      }),
+    ),
+    signingKeyFile: str('a file path', { minLength: 1 }),
+    storageTimeoutMs: int(100, 600_000, 'milliseconds from 100 to 600000'),
+    logLevel: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+    s3Bucket: Type.Optional(str('a bucket name', { minLength: 3, maxLength: 63 })),
+    s3Region: str('an AWS region such as us-east-1', { minLength: 1 }),
+    s3Endpoint: optionalUrl(),
+    s3PublicEndpoint: optionalUrl(),
+    s3ForcePathStyle: Type.Boolean({ expect: 'true or false' }),
+    minioEndpoint: optionalUrl(),
+    minioPublicEndpoint: optionalUrl(),
+    minioBucket: Type.Optional(str('a bucket name', { minLength: 3, maxLength: 63 })),
+    minioRegion: str('a region name such as us-east-1', { minLength: 1 }),
+    minioAccessKey: Type.Optional(str('an access key', { minLength: 1 })),
+    minioSecretKey: Type.Optional(str('a secret key', { minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** Embedded defaults: `npm start` serves on its own with these. */
+export const DEFAULTS: Config = {
+  host: '127.0.0.1',
+  port: 3000,
+  dbPath: './data/index.db',
+  storage: 'local',
+  localRoot: './data/recordings',
+  streamMode: 'presigned',
+  streamTtl: 3600,
+  downloadTtl: 300,
+  signingKeyFile: './data/signing.key',
+  storageTimeoutMs: 5000,
+  logLevel: 'info',
+  s3Region: 'us-east-1',
+  s3ForcePathStyle: false,
+  minioRegion: 'us-east-1',
+};
+
+/** Settings whose values are never printed, in errors or logs. */
+export const SECRET_KEYS: ReadonlySet<keyof Config> = new Set(['signingKeys', 'minioSecretKey', 'minioAccessKey']);
+
+/** The environment variable for a setting: HOST and PORT as is, the rest RECPROXY_UPPER_SNAKE. */
+export function envName(key: string): string {
+  if (key === 'host' || key === 'port') return key.toUpperCase();
+  return 'RECPROXY_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+export const CONFIG_KEYS = Object.keys(ConfigSchema.properties) as (keyof Config)[];

@@ -1,0 +1,123 @@
+/**
+ * The call index (ARCHITECTURE §6): one SQLite row per call, in WAL mode with a busy timeout,
+ * migrated by `PRAGMA user_version`. Every lookup is a prepared statement made once.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CallExists } from './errors.js';
+
+export interface CallRow {
+  call_sid: string;
+  org_id: string;
+  to_number: string;
+  from_number: string | null;
+  started_at: string | null;
+  duration_ms: number | null;
+  storage_key: string;
+  content_type: string;
+  size_bytes: number;
+  sha256: string;
+  created_at: string;
+  deleted_at: string | null;
+}
+
+export type NewCall = Omit<CallRow, 'created_at' | 'deleted_at'>;
+
+/** Each entry moves the schema from version i to i+1. Append only. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE calls (
+     id            INTEGER PRIMARY KEY,
+     call_sid      TEXT    NOT NULL UNIQUE,
+     org_id        TEXT    NOT NULL,
+     to_number     TEXT    NOT NULL,
+     from_number   TEXT,
+     started_at    TEXT,
+     duration_ms   INTEGER,
+     storage_key   TEXT    NOT NULL,
+     content_type  TEXT    NOT NULL,
+     size_bytes    INTEGER NOT NULL,
+     sha256        TEXT    NOT NULL,
+     created_at    TEXT    NOT NULL,
+     deleted_at    TEXT
+   );
+   CREATE INDEX calls_org_started ON calls (org_id, started_at);`,
+];
+
+const COLUMNS =
+  'call_sid, org_id, to_number, from_number, started_at, duration_ms, storage_key, content_type, size_bytes, sha256, created_at, deleted_at';
+
+export class CallIndex {
+  readonly db: Database.Database;
+  readonly #bySid: Database.Statement<[string], CallRow>;
+  readonly #byOrgSid: Database.Statement<[string, string], CallRow>;
+  readonly #insert: Database.Statement<[NewCall & { created_at: string }]>;
+  readonly #markDeleted: Database.Statement<[string, string]>;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    migrate(this.db);
+    this.#bySid = this.db.prepare(`SELECT ${COLUMNS} FROM calls WHERE call_sid = ?`);
+    this.#byOrgSid = this.db.prepare(
+      `SELECT ${COLUMNS} FROM calls WHERE org_id = ? AND call_sid = ? AND deleted_at IS NULL`,
+    );
+    this.#insert = this.db.prepare(
+      `INSERT INTO calls (call_sid, org_id, to_number, from_number, started_at, duration_ms, storage_key,
+                          content_type, size_bytes, sha256, created_at)
+       VALUES (@call_sid, @org_id, @to_number, @from_number, @started_at, @duration_ms, @storage_key,
+               @content_type, @size_bytes, @sha256, @created_at)`,
+    );
+    this.#markDeleted = this.db.prepare(
+      'UPDATE calls SET deleted_at = ? WHERE call_sid = ? AND deleted_at IS NULL',
+    );
+  }
+
+  /** The row for `sid`, deleted or not, in any organization (for operators' CLI). */
+  get(sid: string): CallRow | undefined {
+    return this.#bySid.get(sid);
+  }
+
+  /** The live row for `sid` if it belongs to `org`; otherwise undefined, whatever the reason. */
+  find(org: string, sid: string): CallRow | undefined {
+    return this.#byOrgSid.get(org, sid);
+  }
+
+  /** @throws CallExists when `call_sid` is already indexed */
+  insert(call: NewCall): CallRow {
+    const created_at = new Date().toISOString();
+    try {
+      this.#insert.run({ ...call, created_at });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new CallExists(call.call_sid, { cause: err });
+      throw err;
+    }
+    return { ...call, created_at, deleted_at: null };
+  }
+
+  /** Marks the call deleted; its row stays for bookkeeping. Returns false if nothing changed. */
+  markDeleted(sid: string): boolean {
+    return this.#markDeleted.run(new Date().toISOString(), sid).changes > 0;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`index schema version ${current} is newer than this recproxy (${MIGRATIONS.length})`);
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

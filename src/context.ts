@@ -1,0 +1,61 @@
+/**
+ * Everything a request needs, built once at start from the validated config:
+ * the call index, the storage adapter, and the media-token signer.
+ */
+import { CallIndex } from './call-index.js';
+import { loadSigningKeys } from './signing-keys.js';
+import { createStorage } from './storage.js';
+import { TokenSigner } from './token.js';
+import type { Config } from '../config/schema.js';
+import type { SignOptions, SignedUrl, StorageAdapter } from '../adapters/types.js';
+
+export interface AppContext {
+  config: Config;
+  index: CallIndex;
+  storage: StorageAdapter;
+  signer: TokenSigner;
+  /** Base URL browsers use to reach this daemon; known once the server listens. */
+  publicUrl: string;
+  /** A `{publicUrl}/media/{token}` URL for `key`. */
+  mediaUrl(key: string, options: SignOptions): SignedUrl;
+  close(): Promise<void>;
+}
+
+export async function createContext(config: Config): Promise<AppContext> {
+  const signer = new TokenSigner(loadSigningKeys(config.signingKeys, config.signingKeyFile));
+  const index = new CallIndex(config.dbPath);
+  const ctx: AppContext = {
+    config,
+    index,
+    signer,
+    publicUrl: config.publicUrl ?? defaultPublicUrl(config.host, config.port),
+    storage: undefined as unknown as StorageAdapter,
+    mediaUrl(key, options) {
+      const exp = Math.floor(Date.now() / 1000) + options.expiresIn;
+      const token = signer.sign({
+        key,
+        exp,
+        disposition: options.disposition,
+        filename: options.filename,
+        contentType: options.contentType,
+      });
+      return { url: `${ctx.publicUrl.replace(/\/+$/, '')}/media/${token}`, expiresAt: new Date(exp * 1000) };
+    },
+    async close() {
+      await ctx.storage.close?.();
+      index.close();
+    },
+  };
+  try {
+    ctx.storage = await createStorage(config, (key, options) => ctx.mediaUrl(key, options));
+  } catch (err) {
+    index.close();
+    throw err;
+  }
+  return ctx;
+}
+
+export function defaultPublicUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}

@@ -1,0 +1,61 @@
+/**
+ * Every error recproxy raises, each a named code built with @fastify/error.
+ * The HTTP layer answers them as `{"success":false,"error":{"code","message"}}`
+ * with the error's statusCode. Storage adapters raise the STORAGE_* / OBJECT_*
+ * ones, always with the backend's own error as `cause`.
+ */
+import createError from '@fastify/error';
+
+// Request validation
+export const InvalidCallSid = createError(
+  'INVALID_CALL_SID',
+  'call_sid must be "call_" followed by 1-64 ASCII letters or digits',
+  400,
+);
+export const MissingOrganization = createError(
+  'MISSING_ORGANIZATION',
+  'the X-Organization-Id header is required',
+  400,
+);
+export const InvalidOrganization = createError(
+  'INVALID_ORGANIZATION',
+  'X-Organization-Id must be 1-128 letters, digits, or _ . : - starting with a letter or digit',
+  400,
+);
+export const InvalidRequest = createError('INVALID_REQUEST', '%s', 400);
+export const RouteNotFound = createError('ROUTE_NOT_FOUND', 'no route for %s %s', 404);
+
+// Lookups
+export const CallNotFound = createError('CALL_NOT_FOUND', 'no call %s in this organization', 404);
+export const RecordingNotFound = createError(
+  'RECORDING_NOT_FOUND',
+  'the recording of this call is not in storage',
+  404,
+);
+export const CallExists = createError('CALL_EXISTS', 'call %s is already indexed', 409);
+
+// Auth and capabilities
+export const Unauthorized = createError('UNAUTHORIZED', '%s', 401);
+export const TokenInvalid = createError('TOKEN_INVALID', 'the media token is not valid', 403);
+export const TokenExpired = createError('TOKEN_EXPIRED', 'the media token has expired', 403);
+
+// Byte ranges and preconditions
+export const RangeNotSatisfiable = createError(
+  'RANGE_NOT_SATISFIABLE',
+  'the requested range is outside the recording (%s bytes)',
+  416,
+);
+export const PreconditionFailed = createError('PRECONDITION_FAILED', 'a precondition header did not match', 412);
+
+// Storage
+export const InvalidKey = createError('INVALID_STORAGE_KEY', 'invalid storage key: %s', 400);
+export const ObjectNotFound = createError('OBJECT_NOT_FOUND', 'no object at key %s', 404);
+export const StorageUnavailable = createError('STORAGE_UNAVAILABLE', 'storage is unavailable: %s', 503);
+
+// Start-up
+export const ConfigInvalid = createError('CONFIG_INVALID', 'invalid configuration:\n%s', 500);
+
+/** True when `err` is an error built here with the given code. */
+export function hasCode(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}

@@ -1,0 +1,73 @@
+/**
+ * How errors become responses: `{"success":false,"error":{"code","message"}}` with one stable
+ * upper-snake code. Schema failures are named by what failed (call_sid, organization header);
+ * adapter errors are put in the API's terms (a missing object is RECORDING_NOT_FOUND).
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  InvalidCallSid,
+  InvalidOrganization,
+  InvalidRequest,
+  MissingOrganization,
+  RecordingNotFound,
+  RouteNotFound,
+  TokenInvalid,
+} from './errors.js';
+
+const PUBLIC_5XX: Record<string, string> = {
+  STORAGE_UNAVAILABLE: 'recording storage is unavailable; try again later',
+};
+
+interface Coded {
+  code?: string;
+  statusCode?: number;
+  message: string;
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const mapped = translate(error, request);
+    const status = mapped.statusCode ?? 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    else if (error !== mapped) request.log.debug({ err: error }, 'request refused');
+    const code = mapped.code ?? 'INTERNAL_ERROR';
+    // Server-side details (hosts, paths) stay in the log.
+    const message = status < 500 ? mapped.message : (PUBLIC_5XX[code] ?? 'internal error');
+    sendError(reply, status, code, message);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err = new RouteNotFound(request.method, request.url.split('?')[0]);
+    sendError(reply, 404, err.code, err.message);
+  });
+}
+
+export function sendError(reply: FastifyReply, status: number, code: string, message: string): void {
+  reply.code(status).type('application/json; charset=utf-8').send({ success: false, error: { code, message } });
+}
+
+function translate(error: FastifyError, request: FastifyRequest): Coded {
+  if (error.validation) {
+    const context = error.validationContext;
+    if (context === 'params') {
+      return request.routeOptions.url?.startsWith('/media/') ? new TokenInvalid() : new InvalidCallSid();
+    }
+    if (context === 'headers') {
+      const missing = request.headers['x-organization-id'] === undefined;
+      return missing ? new MissingOrganization() : new InvalidOrganization();
+    }
+    return new InvalidRequest(error.message);
+  }
+  switch (error.code) {
+    case 'OBJECT_NOT_FOUND':
+      return new RecordingNotFound({ cause: error });
+    case 'INVALID_STORAGE_KEY':
+      // An index row or token naming a key outside the store: the recording is not reachable.
+      request.log.warn({ err: error }, 'storage key refused');
+      return new RecordingNotFound({ cause: error });
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode < 500 && error.code) {
+    // Fastify's own client errors (FST_ERR_…) and ours pass through with their code.
+    return error;
+  }
+  return error.code && /^[A-Z][A-Z0-9_]+$/.test(error.code) && error.statusCode ? error : { message: 'internal error' };
+}

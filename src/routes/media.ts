@@ -1,0 +1,31 @@
+/**
+ * `/media/{token}`: bytes for a URL handed to a browser (local disk, or S3/MinIO in proxy mode).
+ * The token is the capability: no header is needed, and it names the key, expiry and headers.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { dispositionHeader } from '../disposition.js';
+import { MediaParams, errorResponses } from '../schemas.js';
+import { sendObject } from '../send-object.js';
+import type { AppContext } from '../context.js';
+
+export const mediaRoutes =
+  (ctx: AppContext): FastifyPluginAsync =>
+  async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    app.route({
+      method: ['GET', 'HEAD'],
+      url: '/media/:token',
+      schema: { params: MediaParams, response: errorResponses },
+      handler: async (request, reply) => {
+        const grant = ctx.signer.verify(request.params.token);
+        const remaining = Math.max(0, grant.exp - Math.floor(Date.now() / 1000));
+        return sendObject(request, reply, ctx.storage, {
+          key: grant.key,
+          contentType: grant.contentType,
+          contentDisposition: dispositionHeader(grant.disposition, grant.filename),
+          cacheControl: `private, max-age=${remaining}`,
+        });
+      },
+    });
+  };

@@ -1,0 +1,50 @@
+/**
+ * Sends a stored object's bytes for every route that serves bytes (download, media), for every
+ * adapter: the Range/conditional decision comes from src/range.ts, only the decided bytes are
+ * read from storage, the body streams with backpressure, and a client that goes away aborts the
+ * backend read.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { PreconditionFailed, RangeNotSatisfiable } from './errors.js';
+import { decideBytes } from './range.js';
+import type { StorageAdapter } from '../adapters/types.js';
+
+export interface SendObjectOptions {
+  key: string;
+  contentType: string;
+  contentDisposition: string;
+  cacheControl: string;
+  /** The backend read is abandoned after this many ms (the download's internal lifetime). */
+  maxReadMs?: number;
+}
+
+export async function sendObject(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  storage: StorageAdapter,
+  options: SendObjectOptions,
+): Promise<FastifyReply> {
+  const meta = await storage.stat(options.key);
+  const decision = decideBytes(request.method, request.headers, meta);
+  reply.headers(decision.headers);
+  reply.header('cache-control', options.cacheControl);
+  if (decision.status === 412) throw new PreconditionFailed();
+  if (decision.status === 416) throw new RangeNotSatisfiable(meta.size);
+  if (decision.status === 304) return reply.code(304).send();
+
+  reply.header('content-type', options.contentType);
+  reply.header('content-disposition', options.contentDisposition);
+  reply.code(decision.status);
+  if (request.method === 'HEAD') return reply.send();
+
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
+  };
+  reply.raw.once('close', onClose);
+  const signal = options.maxReadMs
+    ? AbortSignal.any([controller.signal, AbortSignal.timeout(options.maxReadMs)])
+    : controller.signal;
+  const { body } = await storage.read(options.key, { range: decision.range, signal });
+  return reply.send(body);
+}

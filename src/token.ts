@@ -1,0 +1,92 @@
+/**
+ * Media tokens (ARCHITECTURE §3): a URL-safe capability naming a storage key, its expiry,
+ * disposition, filename and content type. Format: `<kid>.<payload>.<signature>`, where payload
+ * is base64url JSON and signature is base64url HMAC-SHA256 over `<kid>.<payload>`.
+ * The first key signs; every listed key verifies, so keys rotate without downtime.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { TokenExpired, TokenInvalid } from './errors.js';
+
+export interface SigningKey {
+  id: string;
+  secret: string;
+}
+
+export interface MediaGrant {
+  key: string;
+  /** Expiry, in whole seconds since the epoch. */
+  exp: number;
+  disposition: 'inline' | 'attachment';
+  filename: string;
+  contentType: string;
+}
+
+const MAX_TOKEN_LENGTH = 4096;
+const KID = /^[A-Za-z0-9_-]{1,32}$/;
+
+export class TokenSigner {
+  readonly #keys: Map<string, Buffer>;
+  readonly #signingKey: SigningKey;
+
+  constructor(keys: SigningKey[]) {
+    const first = keys[0];
+    if (!first) throw new TypeError('at least one signing key is required');
+    for (const k of keys) {
+      if (!KID.test(k.id)) throw new TypeError(`signing key id "${k.id}" must match ${KID}`);
+    }
+    this.#signingKey = first;
+    this.#keys = new Map(keys.map((k) => [k.id, Buffer.from(k.secret)]));
+  }
+
+  sign(grant: MediaGrant): string {
+    const payload = Buffer.from(
+      JSON.stringify({ k: grant.key, e: grant.exp, d: grant.disposition, f: grant.filename, t: grant.contentType }),
+    ).toString('base64url');
+    const head = `${this.#signingKey.id}.${payload}`;
+    return `${head}.${this.#mac(this.#keys.get(this.#signingKey.id)!, head).toString('base64url')}`;
+  }
+
+  /**
+   * @throws TokenInvalid for anything not signed by a listed key (malformed, tampered, unknown kid)
+   * @throws TokenExpired for a genuine token past its expiry
+   */
+  verify(token: string, nowMs = Date.now()): MediaGrant {
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenInvalid();
+    const parts = token.split('.');
+    if (parts.length !== 3) throw new TokenInvalid();
+    const [kid, payload, signature] = parts as [string, string, string];
+    const secret = this.#keys.get(kid);
+    if (!secret) throw new TokenInvalid();
+    const expected = this.#mac(secret, `${kid}.${payload}`);
+    const given = Buffer.from(signature, 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TokenInvalid();
+    const grant = parseGrant(payload);
+    if (grant.exp * 1000 <= nowMs) throw new TokenExpired();
+    return grant;
+  }
+
+  #mac(secret: Buffer, data: string): Buffer {
+    return createHmac('sha256', secret).update(data).digest();
+  }
+}
+
+function parseGrant(payload: string): MediaGrant {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    throw new TokenInvalid();
+  }
+  const { k, e, d, f, t } = raw ?? {};
+  if (
+    typeof k !== 'string' ||
+    typeof e !== 'number' ||
+    !Number.isFinite(e) ||
+    (d !== 'inline' && d !== 'attachment') ||
+    typeof f !== 'string' ||
+    typeof t !== 'string'
+  ) {
+    throw new TokenInvalid();
+  }
+  return { key: k, exp: e, disposition: d, filename: f, contentType: t };
+}

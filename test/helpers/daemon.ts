@@ -1,0 +1,59 @@
+/**
+ * Starts a real recproxy (config → context → server) listening on a free loopback port,
+ * with its index and store in a fresh temporary directory; `stop()` closes it and removes the
+ * directory. Tests reach it over real HTTP.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../config/load.js';
+import { createContext, defaultPublicUrl, type AppContext } from '../../src/context.js';
+import { registerRecording, type RegisterInput } from '../../src/register.js';
+import { buildServer } from '../../src/server.js';
+import type { FastifyInstance } from 'fastify';
+
+export interface Daemon {
+  url: string;
+  dir: string;
+  ctx: AppContext;
+  app: FastifyInstance;
+  /** Registers `bytes` as the recording of a call, through the same path as `calls add`. */
+  addCall(input: Omit<RegisterInput, 'file'> & { bytes: Buffer; name?: string }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(env: Record<string, string> = {}): Promise<Daemon> {
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-test-'));
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    RECPROXY_DB_PATH: join(dir, 'index.db'),
+    RECPROXY_LOCAL_ROOT: join(dir, 'recordings'),
+    RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
+    RECPROXY_LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const ctx = await createContext(config);
+  const app = await buildServer(ctx, { logger: false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  if (!config.publicUrl) ctx.publicUrl = defaultPublicUrl('127.0.0.1', port);
+  let n = 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dir,
+    ctx,
+    app,
+    async addCall({ bytes, name, ...input }) {
+      const file = join(dir, `${name ?? `upload-${n++}`}.wav`);
+      await writeFile(file, bytes);
+      await registerRecording(ctx, { ...input, file });
+    },
+    async stop() {
+      await app.close();
+      await ctx.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
