@@ -44,7 +44,8 @@ export function loadConfig(env: Env = process.env): Config {
     source.set(key, envName(key));
   }
 
-  const converted = Value.Convert(ConfigSchema, merged) as Record<string, unknown>;
+  // Convert may coerce in place: keep what the user wrote for the error messages.
+  const converted = Value.Convert(ConfigSchema, structuredClone(merged)) as Record<string, unknown>;
   const seen = new Set<string>();
   for (const error of Value.Errors(ConfigSchema, converted)) {
     const key = error.instancePath.split('/')[1];

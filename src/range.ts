@@ -11,8 +11,9 @@
  *      Last-Modified later than it → 412;
  *   3. If-None-Match (weak compare, `*`) matches → 304 for GET/HEAD, 412 otherwise;
  *   4. else, without If-None-Match, If-Modified-Since on GET/HEAD with
- *      Last-Modified not later than it → 304. Steps 3–4 for GET/HEAD use `fresh`
- *      (as @fastify/send does), so `Cache-Control: no-cache` disables the 304;
+ *      Last-Modified not later than it → 304. Steps 3–4 for GET/HEAD use `fresh`,
+ *      without the request's Cache-Control: unlike @fastify/send, `no-cache` does not
+ *      disable the 304 (fetch() adds it to every request carrying If-None-Match);
  *   5. Range, on GET only, guarded by If-Range.
  * Dates compare at second precision (that of the Last-Modified we send). Date
  * headers that are not a valid HTTP-date (§5.6.7) are ignored.
@@ -90,7 +91,8 @@ export function decideBytes(method: string, headers: ConditionalHeaders, meta: O
     const request = {
       'if-none-match': ifNoneMatch,
       'if-modified-since': parseHttpDate(ims) === undefined ? undefined : ims,
-      'cache-control': headers['cache-control'],
+      // Cache-Control is a cache's business (RFC 9111), not a precondition: an origin answers
+      // If-None-Match even when fetch() adds `Cache-Control: no-cache` to a conditional request.
     };
     const response = { etag: meta.etag, 'last-modified': base['Last-Modified'] };
     if (fresh(request, response)) return { status: 304, headers: base };

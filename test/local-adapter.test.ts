@@ -1,0 +1,103 @@
+import t from 'tap';
+import { mkdir, mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { LocalAdapter } from '../adapters/local.js';
+import { TokenSigner } from '../src/token.js';
+import { startDaemon } from './helpers/daemon.js';
+
+const signUrl = () => ({ url: 'http://x/media/t', expiresAt: new Date() });
+
+t.test('the local adapter never leaves its root', async (t) => {
+  const base = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
+  const root = join(base, 'root');
+  const outside = join(base, 'outside');
+  await mkdir(root);
+  await mkdir(outside);
+  await writeFile(join(outside, 'secret.wav'), 'secret');
+  await symlink(join(outside, 'secret.wav'), join(root, 'link.wav'));
+  await symlink(outside, join(root, 'linkdir'));
+  await writeFile(join(root, 'inside.wav'), 'inside');
+  await symlink(join(root, 'inside.wav'), join(root, 'ok-link.wav'));
+  const a = new LocalAdapter({ root, signUrl });
+
+  t.equal((await a.stat('inside.wav')).size, 6);
+  t.equal((await a.stat('ok-link.wav')).size, 6, 'a link that stays inside is fine');
+  for (const key of ['../outside/secret.wav', '/etc/passwd', 'a\0b', 'link.wav', 'linkdir/secret.wav', 'x/../../outside/secret.wav']) {
+    await t.rejects(a.stat(key), { code: /INVALID_STORAGE_KEY/ }, `stat ${JSON.stringify(key)}`);
+    await t.rejects(a.read(key), { code: /INVALID_STORAGE_KEY/ }, `read ${JSON.stringify(key)}`);
+  }
+  await t.rejects(a.write('linkdir/new.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'INVALID_STORAGE_KEY' });
+  await t.rejects(a.write('../escape.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'INVALID_STORAGE_KEY' });
+  await t.rejects(a.delete('linkdir/secret.wav'), { code: 'INVALID_STORAGE_KEY' });
+  t.same(await readdir(outside), ['secret.wav'], 'nothing written or deleted outside');
+  await t.rejects(a.stat('missing.wav'), { code: 'OBJECT_NOT_FOUND' });
+  await t.rejects(a.stat('linkdir'), { code: /INVALID_STORAGE_KEY/ });
+  await mkdir(join(root, 'adir'));
+  await t.rejects(a.read('adir'), { code: 'OBJECT_NOT_FOUND' }, 'a directory is not an object');
+});
+
+t.test('a failed write leaves nothing behind, not even its temporary file', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
+  const a = new LocalAdapter({ root, signUrl });
+  const failing = new Readable({
+    read() {
+      this.push(Buffer.alloc(1024));
+      this.destroy(new Error('upload cut'));
+    },
+  });
+  await t.rejects(a.write('d/x.wav', failing, { contentType: 'audio/wav' }), { code: 'STORAGE_UNAVAILABLE' });
+  t.same(await readdir(join(root, 'd')), []);
+  await t.rejects(a.write('d/y.wav', Buffer.from('abc'), { contentType: 'audio/wav', size: 5 }), { code: 'STORAGE_UNAVAILABLE' }, 'size mismatch');
+  t.same(await readdir(join(root, 'd')), []);
+});
+
+t.test('a validly signed token naming a key outside the root gets 404, and the daemon serves on', async (t) => {
+  const d = await startDaemon({ RECPROXY_SIGNING_KEYS: `k1:${'s'.repeat(40)}` });
+  t.teardown(d.stop);
+  const signer = new TokenSigner([{ id: 'k1', secret: 's'.repeat(40) }]);
+  for (const key of ['../../etc/passwd', '/etc/passwd', 'a\0b']) {
+    const token = signer.sign({ key, exp: Math.floor(Date.now() / 1000) + 60, disposition: 'inline', filename: 'x.wav', contentType: 'audio/wav' });
+    const res = await fetch(`${d.url}/media/${token}`);
+    t.equal(res.status, 404, JSON.stringify(key));
+    t.equal(((await res.json()) as { error: { code: string } }).error.code, 'RECORDING_NOT_FOUND');
+  }
+  t.equal((await fetch(`${d.url}/healthz`)).status, 200);
+});
+
+t.test('media tokens over HTTP: tampered, expired, retired key', async (t) => {
+  const oldSecret = 'o'.repeat(40);
+  const newSecret = 'n'.repeat(40);
+  const d = await startDaemon({ RECPROXY_SIGNING_KEYS: `new:${newSecret},old:${oldSecret}` });
+  t.teardown(d.stop);
+  await d.addCall({ org: 'org_1', sid: 'call_tok', to: '+1', bytes: Buffer.from('RIFF....WAVE') });
+  const key = d.ctx.index.get('call_tok')!.storage_key;
+  const mk = (id: string, secret: string, exp: number) =>
+    new TokenSigner([{ id, secret }]).sign({ key, exp, disposition: 'inline', filename: 'r.wav', contentType: 'audio/wav' });
+  const soon = Math.floor(Date.now() / 1000) + 60;
+  const cases: [string, string, number, string][] = [
+    ['current key', mk('new', newSecret, soon), 200, ''],
+    ['rotating: old key still verifies', mk('old', oldSecret, soon), 200, ''],
+    ['expired', mk('new', newSecret, Math.floor(Date.now() / 1000) - 1), 403, 'TOKEN_EXPIRED'],
+    ['tampered', mk('new', newSecret, soon).replace(/\.(.)/, (_, c) => `.${c === 'A' ? 'B' : 'A'}`), 403, 'TOKEN_INVALID'],
+    ['unknown key', mk('gone', newSecret, soon), 403, 'TOKEN_INVALID'],
+    ['garbage', 'abc', 403, 'TOKEN_INVALID'],
+    ['too long', 'a'.repeat(5000), 403, 'TOKEN_INVALID'],
+    ['far too long', 'a'.repeat(9000), 414, 'URI_TOO_LONG'],
+    ['bad escape', '%E0%A4%A', 400, 'INVALID_REQUEST'],
+  ];
+  for (const [name, token, status, code] of cases) {
+    const res = await fetch(`${d.url}/media/${token}`);
+    t.equal(res.status, status, name);
+    if (code) t.equal(((await res.json()) as { error: { code: string } }).error.code, code, name);
+    else await res.arrayBuffer();
+  }
+  // The same daemon after the old key is retired.
+  await d.app.close();
+  const d2 = await startDaemon({ RECPROXY_SIGNING_KEYS: `new:${newSecret}` });
+  t.teardown(d2.stop);
+  const res = await fetch(`${d2.url}/media/${mk('old', oldSecret, soon)}`);
+  t.equal(res.status, 403);
+  t.equal(((await res.json()) as { error: { code: string } }).error.code, 'TOKEN_INVALID', 'retired key');
+});

@@ -1,0 +1,77 @@
+import t from 'tap';
+import { TokenSigner, type MediaGrant } from '../src/token.js';
+import { loadSigningKeys, parseSigningKeys } from '../src/signing-keys.js';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const oldKey = { id: 'old', secret: 'o'.repeat(40) };
+const newKey = { id: 'new', secret: 'n'.repeat(40) };
+const now = Date.now();
+const grant: MediaGrant = {
+  key: 'recordings/org/call_1.wav',
+  exp: Math.floor(now / 1000) + 60,
+  disposition: 'inline',
+  filename: 'recording_+1555.wav',
+  contentType: 'audio/wav',
+};
+
+t.test('round trip, URL-safe', async (t) => {
+  const s = new TokenSigner([newKey]);
+  const token = s.sign(grant);
+  t.match(token, /^new\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+  t.same(s.verify(token, now), grant);
+});
+
+t.test('rotation: the first key signs, every listed key verifies, retired keys fail', async (t) => {
+  const before = new TokenSigner([oldKey]).sign(grant);
+  const rotating = new TokenSigner([newKey, oldKey]);
+  t.same(rotating.verify(before, now), grant, 'old token still valid during rotation');
+  t.match(rotating.sign(grant), /^new\./, 'new tokens use the first key');
+  const retired = new TokenSigner([newKey]);
+  t.throws(() => retired.verify(before, now), { code: 'TOKEN_INVALID' }, 'retired key');
+});
+
+t.test('tampering and garbage are TOKEN_INVALID; expiry is TOKEN_EXPIRED', async (t) => {
+  const s = new TokenSigner([newKey]);
+  const token = s.sign(grant);
+  const [kid, payload, sig] = token.split('.') as [string, string, string];
+  const forged = Buffer.from(JSON.stringify({ k: '../../etc/passwd', e: grant.exp, d: 'inline', f: 'x', t: 'audio/wav' })).toString('base64url');
+  const flip = (str: string) => str.slice(0, -2) + (str.at(-2) === 'A' ? 'B' : 'A') + str.at(-1);
+  const bad = [
+    `${kid}.${forged}.${sig}`,
+    `${kid}.${payload}.${flip(sig)}`,
+    `${kid}.${payload}.${sig.slice(0, -4)}`,
+    `${kid}.${payload}`,
+    `other.${payload}.${sig}`,
+    `${kid}.${payload}.${sig}.extra`,
+    '',
+    'not-a-token',
+    'x'.repeat(5000),
+    `${kid}.${Buffer.from('not json').toString('base64url')}.${sig}`,
+  ];
+  for (const b of bad) t.throws(() => s.verify(b, now), { code: 'TOKEN_INVALID' }, b.slice(0, 30));
+  // A well-signed payload of the wrong shape is still invalid.
+  const weird = new TokenSigner([newKey]).sign({ ...grant, disposition: 'evil' as 'inline' });
+  t.throws(() => s.verify(weird, now), { code: 'TOKEN_INVALID' });
+  t.throws(() => s.verify(token, grant.exp * 1000), { code: 'TOKEN_EXPIRED' }, 'at expiry');
+  t.throws(() => s.verify(token, grant.exp * 1000 + 1), { code: 'TOKEN_EXPIRED' }, 'after expiry');
+  t.doesNotThrow(() => s.verify(token, grant.exp * 1000 - 1), 'just before expiry');
+});
+
+t.test('signing keys: parsed from config, or generated once into a 0600 file', async (t) => {
+  t.same(parseSigningKeys('a:' + 'x'.repeat(32) + ',b:' + 'y'.repeat(32)), [
+    { id: 'a', secret: 'x'.repeat(32) },
+    { id: 'b', secret: 'y'.repeat(32) },
+  ]);
+  t.throws(() => new TokenSigner([]), TypeError);
+  t.throws(() => new TokenSigner([{ id: 'bad.id', secret: 'x'.repeat(32) }]), TypeError);
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-keys-'));
+  const file = join(dir, 'sub', 'signing.key');
+  const first = loadSigningKeys(undefined, file);
+  t.equal(first.length, 1);
+  t.ok(first[0]!.secret.length >= 40);
+  t.equal((await stat(file)).mode & 0o777, 0o600);
+  t.same(loadSigningKeys(undefined, file), first, 'the same key on the next start');
+  t.match(await readFile(file, 'utf8'), first[0]!.id);
+});
