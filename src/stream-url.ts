@@ -1,7 +1,7 @@
 /**
  * The stream endpoint's URL for a call: a presigned storage URL (S3/MinIO, `presigned` mode)
- * or a daemon media URL (local disk, or `proxy` mode). `expires_in` is the URL's real
- * remaining lifetime, in whole seconds.
+ * or a daemon media URL (local disk, or `proxy` mode). `expires_in` is the URL's remaining
+ * lifetime, rounded up to whole seconds.
  */
 import { recordingFilename } from './disposition.js';
 import type { CallRow } from './call-index.js';
@@ -26,7 +26,9 @@ export async function issueStreamUrl(ctx: AppContext, call: CallRow, nowMs = Dat
   const signed = direct ? await ctx.storage.signedUrl(call.storage_key, options) : ctx.mediaUrl(call.storage_key, options);
   return {
     url: signed.url,
-    expires_in: Math.max(0, Math.floor((signed.expiresAt.getTime() - nowMs) / 1000)),
+    // Signatures and tokens count whole seconds from a whole-second start, so the real
+    // lifetime is within a second below this; a fresh URL reports exactly the TTL.
+    expires_in: Math.max(0, Math.ceil((signed.expiresAt.getTime() - nowMs) / 1000)),
     content_type: call.content_type,
     filename,
   };
