@@ -1,0 +1,342 @@
+/**
+ * StorageAdapter for MinIO (and other S3-protocol servers) on the `minio` client (v8).
+ *
+ * - Two clients, both with `region` set so presigning never asks for the bucket's region
+ *   (minio-js #791): the internal one does I/O, the public one only signs (its transport
+ *   refuses to send anything).
+ * - Timeouts: minio-js has none; setRequestOptions drops `timeout` and an Agent `timeout` only
+ *   emits an unhandled event. Our `transport` gives every request a socket timeout (connect
+ *   included) that destroys it. For object bodies it is lifted once headers arrive and
+ *   guardBody takes over. minio's retry (5xx only, console warnings) is disabled.
+ * - Abort: the caller's signal reaches `http.request` (AsyncLocalStorage) and the body guard.
+ * - Writes avoid `putObject` for streams. What minio-js 8.0.7 does there: an unknown size
+ *   means parts of ~528 MiB buffered in memory; it first lists the bucket's incomplete
+ *   uploads and RESUMES one left for the same key (even another writer's); a failed
+ *   multipart upload is never aborted, so its parts stay on the server (invisible, counted
+ *   as storage) until a lifecycle rule removes them; a body that errors crashes the process
+ *   if nobody listens for its 'error', else leaves putObject pending forever (tried). Here:
+ *   5 MiB parts, one uploading and one read ahead, abort on any failure. A body ≤ 5 MiB is
+ *   one putObject of a Buffer.
+ * - A missing bucket is StorageUnavailable (misconfiguration), never ObjectNotFound.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import http, { IncomingMessage, type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import { Client, InvalidObjectNameError, type ClientOptions } from 'minio';
+import { dispositionHeader } from '../src/disposition.js';
+import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/errors.js';
+import type { ByteRange, ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from './types.js';
+
+export interface MinioAdapterOptions {
+  /** Internal endpoint URL, e.g. `http://minio:9000`. */
+  endpoint: string;
+  /** Endpoint URL browsers reach (signing only); defaults to `endpoint`. */
+  publicEndpoint?: string;
+  bucket: string;
+  region: string;
+  accessKey: string;
+  secretKey: string;
+  timeoutMs: number;
+}
+
+type Transport = NonNullable<ClientOptions['transport']>;
+interface CallContext { signal?: AbortSignal; streaming?: boolean }
+
+const PART_SIZE = 5 * 1024 * 1024;
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+const calls = new AsyncLocalStorage<CallContext>();
+
+export class MinioAdapter implements StorageAdapter {
+  readonly name = 'minio';
+  private readonly client: Client;
+  private readonly signer: Client;
+  private readonly agent: http.Agent;
+  private readonly bucket: string;
+  private readonly timeoutMs: number;
+
+  constructor(options: MinioAdapterOptions) {
+    this.bucket = options.bucket;
+    this.timeoutMs = options.timeoutMs;
+    const internal = endpointOf(options.endpoint);
+    this.agent = new (internal.useSSL ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 50 });
+    const keys = { accessKey: options.accessKey, secretKey: options.secretKey, region: options.region };
+    this.client = new Client({
+      ...internal, ...keys,
+      transport: timedTransport(internal.useSSL ? https : http, options.timeoutMs),
+      transportAgent: this.agent,
+      retryOptions: { disableRetry: true },
+    });
+    const refuse = (() => {
+      throw new Error('the MinIO signing client never sends requests');
+    }) as Transport['request'];
+    this.signer = new Client({ ...endpointOf(options.publicEndpoint ?? options.endpoint), ...keys, transport: { request: refuse } });
+  }
+
+  /**
+   * statObject (HEAD).
+   * @throws ObjectNotFound when the key is missing; StorageUnavailable on backend failure or
+   *         when the bucket itself is missing (checked after a 404, which has no error code).
+   */
+  async stat(key: string): Promise<ObjectMeta> {
+    try {
+      const s = await calls.run({}, () => this.client.statObject(this.bucket, key));
+      return { size: s.size, etag: quote(s.etag), lastModified: s.lastModified, contentType: contentTypeOf(s.metaData) };
+    } catch (err) {
+      const mapped = this.fail(err, key);
+      if (hasCode(mapped, 'OBJECT_NOT_FOUND')) await this.assertBucket();
+      throw mapped;
+    }
+  }
+
+  /**
+   * getObject / getPartialObject; `range` is sent as `Range: bytes=a-b`. Metadata comes from
+   * the GET's own headers (meta.size from Content-Range), so there is one round trip.
+   * @throws ObjectNotFound, StorageUnavailable; the caller's abort is rethrown as is.
+   *         The body errors with StorageUnavailable if the backend fails or stalls mid-way.
+   */
+  async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
+    const { range, signal } = options;
+    signal?.throwIfAborted();
+    let res: Readable;
+    try {
+      res = await calls.run({ signal, streaming: true }, () =>
+        range
+          ? this.client.getPartialObject(this.bucket, key, range.start, range.end - range.start + 1)
+          : this.client.getObject(this.bucket, key),
+      );
+    } catch (err) {
+      throw this.fail(err, key, signal);
+    }
+    try {
+      if (!(res instanceof IncomingMessage)) throw new StorageUnavailable('MinIO returned no HTTP response');
+      return { meta: metaOf(res.headers, range), body: guardBody(res, this.timeoutMs, signal) };
+    } catch (err) {
+      res.destroy();
+      throw err;
+    }
+  }
+
+  /**
+   * Up to 5 MiB: one PUT. Larger or unknown: a multipart upload (5 MiB parts) that is aborted
+   * on any failure, so nothing becomes visible. Memory: at most two parts.
+   * @throws InvalidKey, StorageUnavailable; if `body` itself errors, that error is rethrown
+   *         as is (nothing is stored).
+   */
+  async write(key: string, body: Readable | Buffer, options: WriteOptions): Promise<ObjectMeta> {
+    const headers = { 'Content-Type': options.contentType };
+    const parts = partsOf(body, PART_SIZE)[Symbol.asyncIterator]();
+    let bodyError: unknown;
+    const nextPart = () => {
+      const read = parts.next().catch((err: unknown) => {
+        bodyError = err;
+        throw err;
+      });
+      read.catch(() => undefined); // handled where awaited; never an unhandled rejection
+      return read;
+    };
+    let uploadId: string | undefined;
+    let inflight: Promise<unknown> | undefined; // a part upload to let finish before aborting
+    try {
+      await calls.run({}, async () => {
+        let current = await nextPart();
+        let following = nextPart();
+        if ((await following).done) {
+          const buf: Buffer = current.value ?? Buffer.alloc(0);
+          await this.client.putObject(this.bucket, key, buf, buf.length, headers);
+          return;
+        }
+        const id = (uploadId = await this.client.initiateNewMultipartUpload(this.bucket, key, headers));
+        const etags: { part: number; etag: string }[] = [];
+        for (let part = 1; !current.done; part++) {
+          const config = { bucketName: this.bucket, objectName: key, uploadID: id, partNumber: part, headers: {} };
+          // One part uploads while the next one is read: at most two parts in memory.
+          const uploading = this.client.uploadPart(config, current.value);
+          inflight = uploading.catch(() => undefined);
+          const [{ etag }, next] = await Promise.all([uploading, following]);
+          etags.push({ part, etag });
+          current = next;
+          if (!next.done) following = nextPart();
+        }
+        await this.client.completeMultipartUpload(this.bucket, key, id, etags);
+      });
+    } catch (err) {
+      void parts.return?.(undefined).catch(() => undefined);
+      const id = uploadId;
+      await inflight;
+      if (id) await calls.run({}, () => this.client.abortMultipartUpload(this.bucket, key, id)).catch(() => undefined);
+      if (bodyError !== undefined) throw bodyError;
+      throw this.fail(err, key, undefined, false);
+    }
+    return this.stat(key);
+  }
+
+  /**
+   * removeObject; a missing key succeeds.
+   * @throws StorageUnavailable (also for a missing bucket)
+   */
+  async delete(key: string): Promise<void> {
+    try {
+      await calls.run({}, () => this.client.removeObject(this.bucket, key));
+    } catch (err) {
+      const mapped = this.fail(err, key);
+      if (!hasCode(mapped, 'OBJECT_NOT_FOUND')) throw mapped;
+    }
+  }
+
+  /**
+   * presignedGetObject on the public-endpoint client, with response-content-type and
+   * response-content-disposition. No network request. `expiresIn` is clamped to 7 days.
+   * @throws StorageUnavailable if signing fails
+   */
+  async signedUrl(key: string, options: SignOptions): Promise<SignedUrl> {
+    const now = Math.floor(Date.now() / 1000) * 1000; // X-Amz-Date has second precision
+    const expiresIn = Math.min(Math.max(1, Math.floor(options.expiresIn)), MAX_PRESIGN_SECONDS);
+    try {
+      const url = await this.signer.presignedGetObject(this.bucket, key, expiresIn, {
+        'response-content-type': options.contentType,
+        'response-content-disposition': dispositionHeader(options.disposition, options.filename),
+      }, new Date(now));
+      return { url, expiresAt: new Date(now + expiresIn * 1000) };
+    } catch (err) {
+      throw new StorageUnavailable('cannot sign the URL', { cause: err });
+    }
+  }
+
+  /** Closes the backend sockets. */
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+
+  /** After a HEAD 404: is it the bucket that is missing? */
+  private async assertBucket(): Promise<void> {
+    let exists: boolean;
+    try {
+      exists = await calls.run({}, () => this.client.bucketExists(this.bucket));
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'AccessDenied') return; // cannot tell: keep ObjectNotFound
+      throw this.fail(err, '');
+    }
+    if (!exists) throw new StorageUnavailable(`bucket ${this.bucket} does not exist`);
+  }
+
+  /** Map a minio/network error to the project's own; the caller's abort is returned as is. */
+  private fail(err: unknown, key: string, signal?: AbortSignal, notFound = true): unknown {
+    if (signal?.aborted) return err;
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === 'NoSuchBucket') return new StorageUnavailable(`bucket ${this.bucket} does not exist`, { cause: err });
+    if (notFound && (code === 'NoSuchKey' || code === 'NotFound')) return new ObjectNotFound(key, { cause: err });
+    if (err instanceof InvalidObjectNameError || code === 'KeyTooLongError') return new InvalidKey(key, { cause: err });
+    const text = err instanceof Error ? `${String(code ?? err.name)}: ${err.message}` : String(err);
+    return new StorageUnavailable(text, { cause: err });
+  }
+}
+
+function endpointOf(raw: string): { endPoint: string; port?: number; useSSL: boolean } {
+  const url = new URL(raw);
+  if (url.pathname !== '/' || url.search) throw new StorageUnavailable(`MinIO endpoint must be scheme://host[:port]: ${raw}`);
+  return { endPoint: url.hostname.replace(/^\[|\]$/g, ''), port: url.port ? Number(url.port) : undefined, useSSL: url.protocol === 'https:' };
+}
+
+/** http(s).request with a socket timeout (connect included) that destroys the request. */
+function timedTransport(base: typeof http | typeof https, timeoutMs: number): Transport {
+  const request = (options: http.RequestOptions, callback?: (res: IncomingMessage) => void) => {
+    const call = calls.getStore();
+    const req = base.request({ ...options, timeout: timeoutMs, signal: call?.signal }, callback);
+    req.on('timeout', () => {
+      req.destroy(Object.assign(new Error(`no answer from MinIO within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    });
+    if (call?.streaming) req.once('response', () => req.setTimeout(0));
+    return req;
+  };
+  return { request: request as Transport['request'] };
+}
+
+/** The body cut into `size`-byte Buffers (the last may be shorter; an empty body is one empty part). */
+async function* partsOf(body: Readable | Buffer, size: number): AsyncGenerator<Buffer> {
+  if (Buffer.isBuffer(body)) {
+    for (let at = 0; at === 0 || at < body.length; at += size) yield body.subarray(at, at + size);
+    return;
+  }
+  let pending: Buffer[] = [];
+  let length = 0;
+  let yielded = false;
+  for await (const chunk of body) {
+    let buf: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    while (length + buf.length >= size) {
+      pending.push(buf.subarray(0, size - length));
+      buf = buf.subarray(size - length);
+      yield Buffer.concat(pending);
+      yielded = true;
+      pending = [];
+      length = 0;
+    }
+    if (buf.length > 0) {
+      pending.push(buf);
+      length += buf.length;
+    }
+  }
+  if (length > 0 || !yielded) yield Buffer.concat(pending);
+}
+
+function quote(etag: string): string {
+  if (!etag) throw new StorageUnavailable('MinIO response lacks an ETag');
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+function contentTypeOf(meta: Record<string, unknown>): string | undefined {
+  const value = meta['content-type'] ?? meta['Content-Type'];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** ObjectMeta from a GET response; for a ranged one, the whole size from Content-Range. */
+function metaOf(h: IncomingHttpHeaders, range?: ByteRange): ObjectMeta {
+  const length = Number(h['content-length']);
+  const lastModified = new Date(h['last-modified'] ?? NaN);
+  if (!Number.isSafeInteger(length) || Number.isNaN(lastModified.getTime())) throw new StorageUnavailable('MinIO response lacks Content-Length or Last-Modified');
+  const meta = { size: length, etag: quote(h.etag ?? ''), lastModified, contentType: h['content-type'] };
+  if (!range) return meta;
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h['content-range'] ?? '');
+  if (m && Number(m[1]) === range.start && Number(m[2]) === range.end) return { ...meta, size: Number(m[3]) };
+  if (!m && range.start === 0 && length === range.end + 1) return meta; // a 200 for the whole object
+  throw new StorageUnavailable(`MinIO answered ${h['content-range'] ?? 'no Content-Range'} for bytes ${range.start}-${range.end}`);
+}
+
+/**
+ * Guard a backend body: backend errors become StorageUnavailable; the caller's abort destroys
+ * the backend stream (closing its socket) and the body errors with the abort reason; no data
+ * for `idleMs` while the consumer waits fails the body. Backpressure time is not counted.
+ */
+function guardBody(source: Readable, idleMs: number, signal?: AbortSignal): Readable {
+  const guard = new Readable({ highWaterMark: 256 * 1024, read: () => void source.resume() });
+  const timer = setTimeout(function idle() {
+    if (guard.readableLength >= guard.readableHighWaterMark) return void timer.refresh(); // consumer-bound
+    source.destroy(Object.assign(new Error(`no data from MinIO for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
+  }, idleMs);
+  const fail = (err: Error) => {
+    clearTimeout(timer);
+    if (signal?.aborted) guard.destroy(signal.reason instanceof Error ? signal.reason : err);
+    else guard.destroy(new StorageUnavailable(`read failed: ${err.message}`, { cause: err }));
+  };
+  const onAbort = () => source.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  source.on('data', (chunk: Buffer) => {
+    timer.refresh();
+    if (!guard.push(chunk)) source.pause();
+  });
+  source.once('end', () => {
+    clearTimeout(timer);
+    guard.push(null);
+  });
+  source.once('error', fail);
+  source.once('close', () => {
+    if (!source.readableEnded) fail(new Error('the backend stream closed early'));
+  });
+  guard.once('close', () => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    if (!source.destroyed) source.destroy();
+  });
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  return guard;
+}

@@ -1,0 +1,184 @@
+import t, { type Test } from 'tap';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { MinioAdapter, type MinioAdapterOptions } from '../adapters/minio.js';
+import { adapterContract, collect } from './helpers/adapter-contract.js';
+import { S3RVER_CREDENTIALS, startBlackhole, startS3Server, startStallingServer } from './helpers/s3-server.js';
+
+const BUCKET = 'recordings';
+const server = await startS3Server({ buckets: [BUCKET] });
+t.teardown(() => server.stop());
+
+function adapterFor(t: Test, options: Partial<MinioAdapterOptions> = {}): MinioAdapter {
+  const adapter = new MinioAdapter({
+    endpoint: server.endpoint,
+    bucket: BUCKET,
+    region: 'us-east-1',
+    accessKey: S3RVER_CREDENTIALS.accessKeyId,
+    secretKey: S3RVER_CREDENTIALS.secretAccessKey,
+    timeoutMs: 2000,
+    ...options,
+  });
+  t.teardown(() => adapter.close());
+  return adapter;
+}
+
+adapterContract(t, 'minio', async () => {
+  const adapter = adapterFor(t);
+  return { adapter, fetchable: true, incompleteUploads: () => server.incompleteUploads(), cleanup: () => adapter.close() };
+});
+
+const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/**
+ * An independent SigV4 check of a presigned GET (AWS "Authenticating Requests: Using Query
+ * Parameters"): rebuild the canonical request from the URL itself and recompute the signature.
+ */
+function signatureIsValid(raw: string, secret: string, region: string): boolean {
+  const url = new URL(raw);
+  const params = [...url.searchParams].filter(([k]) => k !== 'X-Amz-Signature').map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`);
+  params.sort();
+  const canonical = ['GET', url.pathname, params.join('&'), `host:${url.host}`, '', 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+  const date = url.searchParams.get('X-Amz-Date') ?? '';
+  const scope = `${date.slice(0, 8)}/${region}/s3/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
+  let key = hmac(`AWS4${secret}`, date.slice(0, 8));
+  for (const part of [region, 's3', 'aws4_request']) key = hmac(key, part);
+  return hmac(key, toSign).toString('hex') === url.searchParams.get('X-Amz-Signature');
+}
+
+t.test('signed URLs: public endpoint, shape, and a valid SigV4 signature', async (t) => {
+  const secret = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCY';
+  const adapter = adapterFor(t, {
+    publicEndpoint: 'http://media.example.test:9000',
+    region: 'eu-central-1',
+    accessKey: 'AKIDEXAMPLE',
+    secretKey: secret,
+  });
+  const key = 'calls/2024/Anruf Müller (1).wav';
+  const before = Date.now();
+  const signed = await adapter.signedUrl(key, {
+    expiresIn: 900, disposition: 'attachment', filename: 'Müller.wav', contentType: 'audio/wav',
+  });
+  const url = new URL(signed.url);
+  t.equal(url.host, 'media.example.test:9000', 'signed for the public endpoint (never contacted)');
+  t.equal(url.pathname, `/${BUCKET}/calls/2024/Anruf%20M%C3%BCller%20%281%29.wav`);
+  t.equal(url.searchParams.get('X-Amz-Expires'), '900');
+  t.equal(url.searchParams.get('X-Amz-Algorithm'), 'AWS4-HMAC-SHA256');
+  t.equal(url.searchParams.get('X-Amz-SignedHeaders'), 'host');
+  const date = url.searchParams.get('X-Amz-Date') ?? '';
+  t.equal(url.searchParams.get('X-Amz-Credential'), `AKIDEXAMPLE/${date.slice(0, 8)}/eu-central-1/s3/aws4_request`);
+  t.equal(url.searchParams.get('response-content-type'), 'audio/wav');
+  t.equal(url.searchParams.get('response-content-disposition'), `attachment; filename="M_ller.wav"; filename*=UTF-8''M%C3%BCller.wav`);
+  const signedAt = Date.UTC(+date.slice(0, 4), +date.slice(4, 6) - 1, +date.slice(6, 8), +date.slice(9, 11), +date.slice(11, 13), +date.slice(13, 15));
+  t.equal(signed.expiresAt.getTime(), signedAt + 900_000, 'expiresAt = X-Amz-Date + expiresIn');
+  t.ok(signed.expiresAt.getTime() >= before + 899_000);
+
+  t.ok(signatureIsValid(signed.url, secret, 'eu-central-1'), 'the signature verifies independently');
+  const tampered = signed.url.replace('response-content-type=audio%2Fwav', 'response-content-type=text%2Fhtml');
+  t.not(tampered, signed.url);
+  t.notOk(signatureIsValid(tampered, secret, 'eu-central-1'), 'negative control: a changed parameter fails');
+  t.notOk(signatureIsValid(signed.url, 'wrong', 'eu-central-1'), 'negative control: a wrong secret fails');
+
+  // Positive control for the checker: the AWS SDK's own presigner, same endpoint and date.
+  const sdk = new S3Client({
+    region: 'eu-central-1', endpoint: 'http://media.example.test:9000', forcePathStyle: true,
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: secret },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  t.teardown(() => sdk.destroy());
+  const sdkSigned = await getSignedUrl(sdk, new GetObjectCommand({
+    Bucket: BUCKET, Key: key, ResponseContentType: 'audio/wav',
+    ResponseContentDisposition: url.searchParams.get('response-content-disposition') ?? '',
+  }), { expiresIn: 900, signingDate: new Date(signedAt) });
+  t.ok(signatureIsValid(sdkSigned, secret, 'eu-central-1'), 'the checker accepts the AWS SDK presigner’s URL');
+  t.equal(new URL(sdkSigned).searchParams.get('X-Amz-Credential'), url.searchParams.get('X-Amz-Credential'));
+
+  const capped = new URL((await adapter.signedUrl(key, { expiresIn: 30 * 86400, disposition: 'inline', filename: 'a.wav', contentType: 'audio/wav' })).url);
+  t.equal(capped.searchParams.get('X-Amz-Expires'), '604800', 'capped at 7 days');
+});
+
+t.test('backend down, then back on the same port', async (t) => {
+  const directory = await mkdtemp(join(tmpdir(), 'recproxy-minio-down-'));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  let backend = await startS3Server({ buckets: [BUCKET], directory });
+  t.teardown(() => backend.stop());
+  const timeoutMs = 1000;
+  const adapter = adapterFor(t, { endpoint: backend.endpoint, timeoutMs });
+  const bytes = randomBytes(50_000);
+  await adapter.write('down/a.wav', bytes, { contentType: 'audio/wav' });
+  await backend.stop();
+
+  for (const [label, op] of [
+    ['stat', () => adapter.stat('down/a.wav')],
+    ['read', () => adapter.read('down/a.wav', { range: { start: 0, end: 9 } })],
+    ['write', () => adapter.write('down/b.wav', bytes, { contentType: 'audio/wav' })],
+    ['delete', () => adapter.delete('down/a.wav')],
+  ] as const) {
+    const start = Date.now();
+    await t.rejects(op() as Promise<unknown>, { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
+    t.ok(Date.now() - start < 5 * timeoutMs, `${label}: answered in ${Date.now() - start} ms`);
+  }
+
+  backend = await startS3Server({ buckets: [BUCKET], directory, port: backend.port });
+  t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
+  t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
+});
+
+t.test('a backend that never answers times out', async (t) => {
+  const hole = await startBlackhole();
+  t.teardown(() => hole.stop());
+  const timeoutMs = 500;
+  const adapter = adapterFor(t, { endpoint: hole.endpoint, timeoutMs });
+  for (const [label, op] of [
+    ['stat', () => adapter.stat('x.wav')],
+    ['read', () => adapter.read('x.wav')],
+    ['write', () => adapter.write('x.wav', Buffer.from('x'), { contentType: 'audio/wav' })],
+  ] as const) {
+    const start = Date.now();
+    const err = (await (op() as Promise<unknown>).catch((e: unknown) => e)) as { code?: string; cause?: unknown };
+    const elapsed = Date.now() - start;
+    t.equal(err.code, 'STORAGE_UNAVAILABLE', `${label}: StorageUnavailable`);
+    t.ok(err.cause, `${label}: with the network error as cause`);
+    t.ok(elapsed >= timeoutMs * 0.9 && elapsed < 5 * timeoutMs, `${label}: after the timeout (${elapsed} ms)`);
+  }
+});
+
+t.test('a backend that stalls mid-body fails the body, a slow consumer does not', async (t) => {
+  const stalling = await startStallingServer(1_000_000, 64 * 1024);
+  t.teardown(() => stalling.stop());
+  const timeoutMs = 500;
+  const stalled = adapterFor(t, { endpoint: stalling.endpoint, timeoutMs });
+  const { meta, body } = await stalled.read('x.wav');
+  t.equal(meta.size, 1_000_000, 'meta from the GET headers');
+  const start = Date.now();
+  await t.rejects(collect(body), { code: 'STORAGE_UNAVAILABLE' }, 'the body errors');
+  t.ok(Date.now() - start < 5 * timeoutMs, `within ${Date.now() - start} ms`);
+
+  const adapter = adapterFor(t, { timeoutMs });
+  const big = randomBytes(12 * 1024 * 1024);
+  await adapter.write('slow/consumer.wav', big, { contentType: 'audio/wav' });
+  const slow = await adapter.read('slow/consumer.wav');
+  await new Promise((resolve) => setTimeout(resolve, 3 * timeoutMs));
+  t.ok((await collect(slow.body)).equals(big), 'a paused consumer gets every byte after 3× the timeout');
+});
+
+t.test('a missing bucket is StorageUnavailable, not ObjectNotFound', async (t) => {
+  const adapter = adapterFor(t, { bucket: 'no-such-bucket' });
+  await t.rejects(adapter.stat('a.wav'), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ });
+  await t.rejects(adapter.read('a.wav'), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ });
+  await t.rejects(adapter.write('a.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'STORAGE_UNAVAILABLE' });
+  await t.rejects(adapter.delete('a.wav'), { code: 'STORAGE_UNAVAILABLE' });
+  await t.rejects(adapterFor(t).stat('missing/key.wav'), { code: 'OBJECT_NOT_FOUND' }, 'a missing key in a bucket that exists');
+});
+
+t.test('an endpoint with a path is refused at construction', async (t) => {
+  t.throws(() => new MinioAdapter({
+    endpoint: 'http://minio:9000/prefix', bucket: BUCKET, region: 'us-east-1', accessKey: 'a', secretKey: 'b', timeoutMs: 1000,
+  }), { code: 'STORAGE_UNAVAILABLE' });
+});

@@ -1,0 +1,243 @@
+/**
+ * The one storage-adapter contract (ARCHITECTURE §5). Every adapter runs every case;
+ * nothing is skipped. The only per-adapter switch is `fetchable`: whether the test process
+ * can GET a signedUrl directly (s3/minio against the loopback server), or the URL points
+ * at the daemon (local), in which case only its shape and expiry are checked.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Test } from 'tap';
+import type { StorageAdapter } from '../../adapters/types.js';
+
+export interface ContractSubject {
+  adapter: StorageAdapter;
+  cleanup(): Promise<void>;
+  /** GET on a signed URL from this process reaches the object (s3/minio); false for daemon URLs. */
+  fetchable: boolean;
+  /** How many partial writes (multipart uploads, temp files) the backend holds right now. */
+  incompleteUploads(): Promise<number>;
+}
+
+const MiB = 1024 * 1024;
+
+export async function collect(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function keyFor(label: string): string {
+  return `contract/${label}-${randomBytes(6).toString('hex')}.wav`;
+}
+
+/** Random bytes in 256 KiB chunks from a generator: the size is unknown to the adapter. */
+function randomStream(total: number, hash: ReturnType<typeof createHash>): Readable {
+  return Readable.from(
+    (function* () {
+      for (let sent = 0; sent < total; ) {
+        const chunk = randomBytes(Math.min(256 * 1024, total - sent));
+        hash.update(chunk);
+        sent += chunk.length;
+        yield chunk;
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** A body that delivers `before` bytes, runs `midway`, then fails. */
+function failingStream(before: number, boom: Error, midway: () => Promise<void>): Readable {
+  return Readable.from(
+    (async function* () {
+      for (let sent = 0; sent < before; sent += 256 * 1024) yield randomBytes(256 * 1024);
+      await midway();
+      throw boom;
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** How a body finished: 'end' (all data), 'error' or a bare 'close'; or 'hung'. */
+function settle(body: Readable, ms: number): Promise<{ outcome: 'end' | 'error' | 'close' | 'hung'; error?: Error }> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ outcome: 'hung' }), ms);
+    const done = (r: { outcome: 'end' | 'error' | 'close'; error?: Error }) => {
+      clearTimeout(timer);
+      resolve(r);
+    };
+    body.once('end', () => done({ outcome: 'end' }));
+    body.once('error', (error) => done({ outcome: 'error', error }));
+    body.once('close', () => done({ outcome: body.readableEnded ? 'end' : 'close' }));
+  });
+}
+
+export function adapterContract(t: Test, name: string, make: () => Promise<ContractSubject>): void {
+  t.test(`${name}: storage adapter contract`, async (t) => {
+    const { adapter, cleanup, fetchable, incompleteUploads } = await make();
+    t.teardown(cleanup);
+    const small = randomBytes(300 * 1024);
+
+    t.test('write then stat', async (t) => {
+      const key = keyFor('stat');
+      const before = Date.now();
+      const written = await adapter.write(key, small, { contentType: 'audio/wav', size: small.length });
+      const stat = await adapter.stat(key);
+      for (const [label, meta] of [['write', written], ['stat', stat]] as const) {
+        t.equal(meta.size, small.length, `${label}: size`);
+        t.match(meta.etag, /^"[^"]+"$/, `${label}: quoted etag`);
+        t.ok(meta.lastModified instanceof Date, `${label}: lastModified is a Date`);
+        t.ok(Math.abs(meta.lastModified.getTime() - before) < 120_000, `${label}: lastModified is now`);
+        t.equal(meta.contentType, 'audio/wav', `${label}: contentType`);
+      }
+      t.equal(written.etag, stat.etag, 'write and stat agree on the etag');
+    });
+
+    t.test('read whole object', async (t) => {
+      const key = keyFor('read');
+      await adapter.write(key, small, { contentType: 'audio/wav' });
+      const stat = await adapter.stat(key);
+      const { meta, body } = await adapter.read(key);
+      t.ok((await collect(body)).equals(small), 'bytes read = bytes written');
+      t.equal(meta.size, small.length);
+      t.equal(meta.etag, stat.etag);
+      t.equal(meta.lastModified.getTime(), stat.lastModified.getTime());
+    });
+
+    t.test('ranged reads return exactly bytes a..b and the whole size', async (t) => {
+      const key = keyFor('range');
+      await adapter.write(key, small, { contentType: 'audio/wav' });
+      const last = small.length - 1;
+      for (const [start, end] of [[0, 0], [10, 19], [1000, 200_999], [last - 9, last], [last, last], [0, last]] as const) {
+        const { meta, body } = await adapter.read(key, { range: { start, end } });
+        const got = await collect(body);
+        t.equal(got.length, end - start + 1, `bytes=${start}-${end}: length`);
+        t.ok(got.equals(small.subarray(start, end + 1)), `bytes=${start}-${end}: content`);
+        t.equal(meta.size, small.length, `bytes=${start}-${end}: meta.size is the whole object`);
+      }
+    });
+
+    t.test('a missing key is ObjectNotFound, with a cause', async (t) => {
+      const key = keyFor('missing');
+      await t.rejects(adapter.stat(key), { code: 'OBJECT_NOT_FOUND', statusCode: 404 });
+      await t.rejects(adapter.read(key), { code: 'OBJECT_NOT_FOUND' });
+      await t.rejects(adapter.read(key, { range: { start: 0, end: 9 } }), { code: 'OBJECT_NOT_FOUND' });
+      const err = (await adapter.stat(key).catch((e: unknown) => e)) as { cause?: unknown };
+      t.ok(err.cause, 'the backend error is kept as cause');
+    });
+
+    t.test('write replaces the object', async (t) => {
+      const key = keyFor('overwrite');
+      const first = await adapter.write(key, small, { contentType: 'audio/wav' });
+      const next = randomBytes(100 * 1024 + 7);
+      const second = await adapter.write(key, next, { contentType: 'audio/wav' });
+      t.equal(second.size, next.length);
+      t.not(second.etag, first.etag, 'new etag');
+      const { meta, body } = await adapter.read(key);
+      t.ok((await collect(body)).equals(next), 'reads the new bytes');
+      t.equal(meta.size, next.length);
+      t.equal((await adapter.stat(key)).size, next.length);
+    });
+
+    t.test('write from a stream of unknown size (multipart)', async (t) => {
+      const key = keyFor('stream');
+      const total = 12 * MiB + 123;
+      const sent = createHash('sha256');
+      const meta = await adapter.write(key, randomStream(total, sent), { contentType: 'audio/wav' });
+      t.equal(meta.size, total);
+      const { body } = await adapter.read(key);
+      const got = createHash('sha256');
+      for await (const chunk of body) got.update(chunk as Buffer);
+      t.equal(got.digest('hex'), sent.digest('hex'), 'same bytes back');
+      t.equal((await adapter.stat(key)).size, total);
+      t.equal(await incompleteUploads(), 0, 'nothing partial left');
+    });
+
+    t.test('a failing body stores nothing and is never partly visible', async (t) => {
+      const key = keyFor('failing');
+      const boom = new Error('the body broke');
+      let midway = false;
+      const body = failingStream(11 * MiB, boom, async () => {
+        await t.rejects(adapter.stat(key), { code: 'OBJECT_NOT_FOUND' }, 'not visible mid-write');
+        midway = true;
+      });
+      const err = (await adapter.write(key, body, { contentType: 'audio/wav' }).then(
+        () => t.fail('write resolved'),
+        (e: unknown) => e,
+      )) as { cause?: unknown };
+      t.ok(midway, 'the body was consumed up to the failure');
+      t.ok(err === boom || err.cause === boom, 'rejects with the body error (or it as cause)');
+      await t.rejects(adapter.stat(key), { code: 'OBJECT_NOT_FOUND' }, 'nothing stored');
+
+      const old = keyFor('failing-overwrite');
+      await adapter.write(old, small, { contentType: 'audio/wav' });
+      const again = failingStream(11 * MiB, boom, async () => undefined);
+      await t.rejects(adapter.write(old, again, { contentType: 'audio/wav' }));
+      t.ok((await collect((await adapter.read(old)).body)).equals(small), 'the old object is intact');
+      t.equal(await incompleteUploads(), 0, 'no parts or temp files left behind');
+    });
+
+    t.test('delete is idempotent', async (t) => {
+      const key = keyFor('delete');
+      await adapter.write(key, small, { contentType: 'audio/wav' });
+      await adapter.delete(key);
+      await t.rejects(adapter.stat(key), { code: 'OBJECT_NOT_FOUND' });
+      await t.resolves(adapter.delete(key), 'delete twice');
+      await t.resolves(adapter.delete(keyFor('never-written')), 'delete a missing key');
+    });
+
+    t.test('aborting the signal destroys the body', async (t) => {
+      const key = keyFor('abort');
+      await adapter.write(key, randomBytes(4 * MiB), { contentType: 'audio/wav' });
+      const ac = new AbortController();
+      const { body } = await adapter.read(key, { signal: ac.signal });
+      const settled = settle(body, 5000);
+      body.once('data', () => {
+        body.pause();
+        ac.abort();
+      });
+      const { outcome } = await settled;
+      t.not(outcome, 'hung', 'the body settles');
+      t.not(outcome, 'end', 'the body does not complete');
+      t.ok(body.destroyed, 'the body is destroyed');
+
+      const pre = new AbortController();
+      pre.abort();
+      try {
+        const late = await adapter.read(key, { signal: pre.signal });
+        const r = await settle(late.body, 5000);
+        t.ok(r.outcome === 'error' || r.outcome === 'close', `an already-aborted read fails (${r.outcome})`);
+      } catch (err) {
+        t.equal((err as Error).name, 'AbortError', 'an already-aborted read rejects with AbortError');
+      }
+    });
+
+    t.test('signedUrl', async (t) => {
+      const key = keyFor('signed');
+      await adapter.write(key, small, { contentType: 'audio/wav' });
+      const expiresIn = 600;
+      const before = Date.now();
+      const signed = await adapter.signedUrl(key, {
+        expiresIn,
+        disposition: 'inline',
+        filename: 'Anruf Müller.wav',
+        contentType: 'audio/wave',
+      });
+      const after = Date.now();
+      t.type(signed.url, 'string');
+      t.ok(new URL(signed.url), 'an absolute URL');
+      const at = signed.expiresAt.getTime();
+      t.ok(at >= before + expiresIn * 1000 - 1000 && at <= after + expiresIn * 1000, 'expiresAt = now + expiresIn');
+      await t.resolves(
+        adapter.signedUrl(keyFor('unsigned-missing'), { expiresIn, disposition: 'attachment', filename: 'x.wav', contentType: 'audio/wav' }),
+        'signing a missing key makes no request and succeeds',
+      );
+      if (!fetchable) return;
+      const res = await fetch(signed.url, { headers: { Range: 'bytes=10-19' } });
+      t.equal(res.status, 206);
+      t.ok(Buffer.from(await res.arrayBuffer()).equals(small.subarray(10, 20)), 'bytes 10-19');
+      t.equal(res.headers.get('content-range'), `bytes 10-19/${small.length}`);
+      t.equal(res.headers.get('content-type'), 'audio/wave', 'response-content-type honoured');
+      t.match(res.headers.get('content-disposition') ?? '', /^inline; filename="[ -~]+"; filename\*=UTF-8''Anruf%20M%C3%BCller\.wav$/);
+    });
+  });
+}

@@ -1,0 +1,205 @@
+/**
+ * An in-process S3-protocol server (s3rver) for the adapter tests.
+ *
+ * Listens on 127.0.0.1 only, stores objects under a temp directory, logs nothing.
+ * s3rver accepts any access key registered with it; its built-in account is
+ * `S3RVER` / `S3RVER` (export S3RVER_CREDENTIALS). It does NOT verify SigV4
+ * signatures (only that the access key exists and the URL has not expired), so
+ * tests that care about a signature compare it with an independent signer.
+ * It does honour Range (206 + Content-Range) and, on signed GETs, response-content-type /
+ * response-content-disposition. Two s3rver 3.7.1 gaps are patched below so the contract
+ * tests adapters, not s3rver: `Range: bytes=0-0`, and AbortMultipartUpload. Also here:
+ * fake broken backends (a blackhole, a server that stalls mid-body).
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+export interface StartS3ServerOptions {
+  /** Buckets created before the server starts listening. */
+  buckets?: string[];
+  /** Fixed port (to restart a stopped server on the same port); 0 or omitted = a free one. */
+  port?: number;
+  /** Storage directory; omitted = a fresh temp directory, removed by stop(). */
+  directory?: string;
+}
+
+export interface S3Server {
+  /** `http://127.0.0.1:<port>` */
+  endpoint: string;
+  port: number;
+  directory: string;
+  /** Multipart uploads started and neither completed nor aborted, over all buckets. */
+  incompleteUploads(): Promise<number>;
+  /** Close every connection and the listener; removes the directory if it was created here. */
+  stop(): Promise<void>;
+}
+
+/** The small part of s3rver's API used here (the package ships no types). */
+interface S3rverInstance {
+  run(): Promise<{ port: number; address: string }>;
+  close(): Promise<void>;
+  httpServer?: Server;
+  store: S3rverStore;
+}
+interface S3rverObject { content?: Readable; range?: { start: number; end: number } }
+interface S3rverStore {
+  getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3rverObject | null>;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+}
+type S3rverConstructor = new (options: {
+  address: string;
+  port: number;
+  silent: boolean;
+  directory: string;
+  configureBuckets: { name: string }[];
+  vhostBuckets: boolean;
+}) => S3rverInstance;
+
+const require = createRequire(import.meta.url);
+const S3rver = require('s3rver') as S3rverConstructor;
+
+/** Start s3rver on 127.0.0.1 and resolve once it listens. */
+export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3Server> {
+  const ownDirectory = opts.directory === undefined;
+  const directory = opts.directory ?? (await mkdtemp(join(tmpdir(), 'recproxy-s3rver-')));
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: opts.port ?? 0,
+    silent: true,
+    directory,
+    configureBuckets: (opts.buckets ?? []).map((name) => ({ name })),
+    vhostBuckets: false,
+  });
+  patchRangeEndingAtZero(server.store);
+  const { port } = await server.run();
+  if (server.httpServer) supportAbortMultipartUpload(server.httpServer, server.store);
+  const buckets = opts.buckets ?? [];
+  let stopped = false;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    directory,
+    async incompleteUploads() {
+      let count = 0;
+      for (const bucket of buckets) {
+        const uploads = server.store.getResourcePath(bucket, undefined, 'uploads');
+        count += (await readdir(uploads).catch(() => [])).length;
+      }
+      return count;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // Keep-alive sockets held by clients would otherwise keep close() pending.
+      const closing = server.close();
+      server.httpServer?.closeAllConnections();
+      await closing;
+      if (ownDirectory) await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * s3rver 3.7.1 bug: `Range: bytes=0-0` reads `end` as falsy and returns the whole object
+ * (with `Content-Range: bytes 0-<last>/<size>`). Real S3 and MinIO return one byte; so does
+ * this patched store.
+ */
+function patchRangeEndingAtZero(store: S3rverStore): void {
+  const getObject = store.getObject.bind(store);
+  store.getObject = async (bucket, key, options) => {
+    if (options?.end !== 0 || options.start !== 0) return getObject(bucket, key, options);
+    const object = await getObject(bucket, key, { start: 0 });
+    if (object?.content && object.range) {
+      object.content.destroy();
+      object.content = createReadStream(store.getResourcePath(bucket, key, 'object'), { start: 0, end: 0 });
+      object.range = { start: 0, end: 0 };
+    }
+    return object;
+  };
+}
+
+/**
+ * s3rver 3.7.1 has no AbortMultipartUpload (it answers 405 MethodNotAllowed and keeps the
+ * parts). Answer `DELETE /bucket/key?uploadId=…` here like S3 does: drop the parts, 204.
+ * (No signature check, as s3rver does not check SigV4 either.)
+ */
+function supportAbortMultipartUpload(httpServer: Server, store: S3rverStore): void {
+  const listeners = httpServer.listeners('request') as RequestListener[];
+  httpServer.removeAllListeners('request');
+  httpServer.on('request', (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://s3rver');
+    const uploadId = url.searchParams.get('uploadId') ?? '';
+    const bucket = decodeURIComponent(url.pathname.split('/')[1] ?? '');
+    if (req.method !== 'DELETE' || !/^[0-9a-f]{32}$/.test(uploadId) || !bucket) {
+      for (const listener of listeners) listener.call(httpServer, req, res);
+      return;
+    }
+    const parts = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    req.resume();
+    rm(parts, { recursive: true, force: true }).then(
+      () => res.writeHead(204).end(),
+      (err: unknown) => res.writeHead(500).end(String(err)),
+    );
+  });
+}
+
+export interface FakeBackend {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** A TCP listener on 127.0.0.1 that accepts connections and never answers a byte. */
+export async function startBlackhole(): Promise<FakeBackend> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return listen(server, () => {
+    for (const socket of sockets) socket.destroy();
+  });
+}
+
+/**
+ * An HTTP server on 127.0.0.1 that answers every request as if the object existed
+ * (`size` bytes): HEAD gets the headers, GET gets the headers and `sendBytes` bytes of the
+ * body, then the connection stalls forever (a backend that dies mid-body).
+ */
+export async function startStallingServer(size: number, sendBytes: number): Promise<FakeBackend> {
+  const server = createHttpServer((req, res) => {
+    res.writeHead(200, {
+      'content-length': String(size),
+      'content-type': 'audio/wav',
+      etag: '"0123456789abcdef0123456789abcdef"',
+      'last-modified': new Date().toUTCString(),
+      'accept-ranges': 'bytes',
+    });
+    if (req.method === 'HEAD') res.end();
+    else res.write(Buffer.alloc(sendBytes, 1));
+  });
+  return listen(server, () => server.closeAllConnections());
+}
+
+async function listen(server: NetServer, dropConnections: () => void): Promise<FakeBackend> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      dropConnections();
+      await closed;
+    },
+  };
+}
