@@ -6,36 +6,14 @@
 import t, { type Test } from 'tap';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from './helpers/s3-server.js';
+import { BUCKET, storageEnv } from './helpers/storage-env.js';
 import { makeWav } from './helpers/wav.js';
 
 process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
 process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
 
 const ORG = 'org_e2e';
-const BUCKET = 'recordings';
 const wav = makeWav(60);
-
-export function storageEnv(storage: string, mode: string, s3?: S3Server, extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { RECPROXY_STORAGE: storage, RECPROXY_STREAM_MODE: mode, ...extra };
-  if (storage === 's3') {
-    Object.assign(env, {
-      RECPROXY_S3_BUCKET: BUCKET,
-      RECPROXY_S3_ENDPOINT: s3!.endpoint,
-      RECPROXY_S3_PUBLIC_ENDPOINT: s3!.endpoint.replace('127.0.0.1', 'localhost'),
-      RECPROXY_S3_FORCE_PATH_STYLE: 'true',
-    });
-  }
-  if (storage === 'minio') {
-    Object.assign(env, {
-      RECPROXY_MINIO_ENDPOINT: s3!.endpoint,
-      RECPROXY_MINIO_PUBLIC_ENDPOINT: s3!.endpoint.replace('127.0.0.1', 'localhost'),
-      RECPROXY_MINIO_BUCKET: BUCKET,
-      RECPROXY_MINIO_ACCESS_KEY: S3RVER_CREDENTIALS.accessKeyId,
-      RECPROXY_MINIO_SECRET_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    });
-  }
-  return env;
-}
 
 async function journey(t: Test, d: Daemon, storage: string, mode: string, s3?: S3Server) {
   const sid = `call_${storage}${mode}`;

@@ -38,6 +38,8 @@ export interface S3Server {
   directory: string;
   /** Multipart uploads started and neither completed nor aborted, over all buckets. */
   incompleteUploads(): Promise<number>;
+  /** Open client sockets on the server right now. */
+  connections(): Promise<number>;
   /** Close every connection and the listener; removes the directory if it was created here. */
   stop(): Promise<void>;
 }
@@ -87,6 +89,12 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
     endpoint: `http://127.0.0.1:${port}`,
     port,
     directory,
+    connections() {
+      return new Promise<number>((resolve, reject) => {
+        if (!server.httpServer) return resolve(0);
+        server.httpServer.getConnections((err, count) => (err ? reject(err) : resolve(count)));
+      });
+    },
     async incompleteUploads() {
       let count = 0;
       for (const bucket of buckets) {
