@@ -27,6 +27,7 @@ import { Client, InvalidObjectNameError, type ClientOptions } from 'minio';
 import { dispositionHeader } from '../src/disposition.js';
 import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/errors.js';
 import type { ByteRange, ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from './types.js';
+import { guardBody } from './body-guard.js';
 
 export interface MinioAdapterOptions {
   /** Internal endpoint URL, e.g. `http://minio:9000`. */
@@ -110,7 +111,7 @@ export class MinioAdapter implements StorageAdapter {
     }
     try {
       if (!(res instanceof IncomingMessage)) throw new StorageUnavailable('MinIO returned no HTTP response');
-      return { meta: metaOf(res.headers, range), body: guardBody(res, this.timeoutMs, signal) };
+      return { meta: metaOf(res.headers, range), body: guardBody(res, 'MinIO', this.timeoutMs, signal) };
     } catch (err) {
       res.destroy();
       throw err;
@@ -300,43 +301,4 @@ function metaOf(h: IncomingHttpHeaders, range?: ByteRange): ObjectMeta {
   if (m && Number(m[1]) === range.start && Number(m[2]) === range.end) return { ...meta, size: Number(m[3]) };
   if (!m && range.start === 0 && length === range.end + 1) return meta; // a 200 for the whole object
   throw new StorageUnavailable(`MinIO answered ${h['content-range'] ?? 'no Content-Range'} for bytes ${range.start}-${range.end}`);
-}
-
-/**
- * Guard a backend body: backend errors become StorageUnavailable; the caller's abort destroys
- * the backend stream (closing its socket) and the body errors with the abort reason; no data
- * for `idleMs` while the consumer waits fails the body. Backpressure time is not counted.
- */
-function guardBody(source: Readable, idleMs: number, signal?: AbortSignal): Readable {
-  const guard = new Readable({ highWaterMark: 256 * 1024, read: () => void source.resume() });
-  const timer = setTimeout(function idle() {
-    if (guard.readableLength >= guard.readableHighWaterMark) return void timer.refresh(); // consumer-bound
-    source.destroy(Object.assign(new Error(`no data from MinIO for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
-  }, idleMs);
-  const fail = (err: Error) => {
-    clearTimeout(timer);
-    if (signal?.aborted) guard.destroy(signal.reason instanceof Error ? signal.reason : err);
-    else guard.destroy(new StorageUnavailable(`read failed: ${err.message}`, { cause: err }));
-  };
-  const onAbort = () => source.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-  source.on('data', (chunk: Buffer) => {
-    timer.refresh();
-    if (!guard.push(chunk)) source.pause();
-  });
-  source.once('end', () => {
-    clearTimeout(timer);
-    guard.push(null);
-  });
-  source.once('error', fail);
-  source.once('close', () => {
-    if (!source.readableEnded) fail(new Error('the backend stream closed early'));
-  });
-  guard.once('close', () => {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
-    if (!source.destroyed) source.destroy();
-  });
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener('abort', onAbort, { once: true });
-  return guard;
 }

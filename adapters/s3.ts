@@ -29,6 +29,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { dispositionHeader } from '../src/disposition.js';
 import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/errors.js';
 import type { ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from './types.js';
+import { guardBody } from './body-guard.js';
 
 export interface S3AdapterOptions {
   bucket: string;
@@ -112,7 +113,7 @@ export class S3Adapter implements StorageAdapter {
     try {
       const meta = toMeta(out);
       if (range) meta.size = wholeSize(out.ContentRange, out.ContentLength, range);
-      return { meta, body: guardBody(body, this.timeoutMs, signal) };
+      return { meta, body: guardBody(body, 'S3', this.timeoutMs, signal) };
     } catch (err) {
       body.destroy();
       throw err;
@@ -276,44 +277,4 @@ function publicTarget(o: S3AdapterOptions): PublicTarget {
   const port = url.port ? Number(url.port) : undefined;
   const host = port === undefined ? hostname : `${hostname}:${port}`;
   return { protocol: url.protocol, hostname, port, host, pathPrefix: virtual ? basePath : `${basePath}/${o.bucket}` };
-}
-
-/**
- * Guard a backend body: backend errors become StorageUnavailable; the caller's abort destroys
- * the backend stream (closing its socket) and the body errors with the abort reason; no data
- * for `idleMs` while the consumer waits fails the body. Backpressure time is not counted.
- * (The SDK's socket timeout is not used: it would kill a body whose consumer is just slow.)
- */
-function guardBody(source: Readable, idleMs: number, signal?: AbortSignal): Readable {
-  const guard = new Readable({ highWaterMark: 256 * 1024, read: () => void source.resume() });
-  const timer = setTimeout(function idle() {
-    if (guard.readableLength >= guard.readableHighWaterMark) return void timer.refresh(); // consumer-bound
-    source.destroy(Object.assign(new Error(`no data from S3 for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
-  }, idleMs);
-  const fail = (err: Error) => {
-    clearTimeout(timer);
-    if (signal?.aborted) guard.destroy(signal.reason instanceof Error ? signal.reason : err);
-    else guard.destroy(new StorageUnavailable(`read failed: ${err.message}`, { cause: err }));
-  };
-  const onAbort = () => source.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-  source.on('data', (chunk: Buffer) => {
-    timer.refresh();
-    if (!guard.push(chunk)) source.pause();
-  });
-  source.once('end', () => {
-    clearTimeout(timer);
-    guard.push(null);
-  });
-  source.once('error', fail);
-  source.once('close', () => {
-    if (!source.readableEnded) fail(new Error('the backend stream closed early'));
-  });
-  guard.once('close', () => {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
-    if (!source.destroyed) source.destroy();
-  });
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener('abort', onAbort, { once: true });
-  return guard;
 }

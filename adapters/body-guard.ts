@@ -1,0 +1,43 @@
+/** The read-body guard shared by the network adapters (s3, minio). */
+import { Readable } from 'node:stream';
+import { StorageUnavailable } from '../src/errors.js';
+
+/**
+ * Guard a backend body: backend errors become StorageUnavailable; the caller's abort destroys
+ * the backend stream (closing its socket) and the body errors with the abort reason; no data
+ * for `idleMs` while the consumer waits fails the body. Backpressure time is not counted.
+ * (The SDK's socket timeout is not used: it would kill a body whose consumer is just slow.)
+ */
+export function guardBody(source: Readable, backend: string, idleMs: number, signal?: AbortSignal): Readable {
+  const guard = new Readable({ highWaterMark: 256 * 1024, read: () => void source.resume() });
+  const timer = setTimeout(function idle() {
+    if (guard.readableLength >= guard.readableHighWaterMark) return void timer.refresh(); // consumer-bound
+    source.destroy(Object.assign(new Error(`no data from ${backend} for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
+  }, idleMs);
+  const fail = (err: Error) => {
+    clearTimeout(timer);
+    if (signal?.aborted) guard.destroy(signal.reason instanceof Error ? signal.reason : err);
+    else guard.destroy(new StorageUnavailable(`read failed: ${err.message}`, { cause: err }));
+  };
+  const onAbort = () => source.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  source.on('data', (chunk: Buffer) => {
+    timer.refresh();
+    if (!guard.push(chunk)) source.pause();
+  });
+  source.once('end', () => {
+    clearTimeout(timer);
+    guard.push(null);
+  });
+  source.once('error', fail);
+  source.once('close', () => {
+    if (!source.readableEnded) fail(new Error('the backend stream closed early'));
+  });
+  guard.once('close', () => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    if (!source.destroyed) source.destroy();
+  });
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  return guard;
+}
