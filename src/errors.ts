@@ -59,3 +59,20 @@ export const ConfigInvalid = createError('CONFIG_INVALID', 'invalid configuratio
 export function hasCode(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 }
+
+// Authentication and tenant scope (src/auth/*). UNAUTHORIZED (above) is every 401.
+/**
+ * The credential is genuine but does not hold the organization named in X-Organization-Id.
+ * 403, not 404: it is about the header, not about a call, so it reveals nothing about calls.
+ */
+export const OrgForbidden = createError(
+  'ORG_FORBIDDEN',
+  'this credential does not grant access to organization %s',
+  403,
+);
+/** The credential is genuine but its scope is too narrow (a `read` key on an admin endpoint). */
+export const InsufficientScope = createError('INSUFFICIENT_SCOPE', 'this endpoint needs the %s scope', 403);
+/** Credentials could not be checked (the JWKS endpoint is down or answers garbage): not the client's fault. */
+export const AuthUnavailable = createError('AUTH_UNAVAILABLE', 'cannot verify credentials: %s', 503);
+/** `keys revoke ID` / `keys get ID` for an id that was never issued. */
+export const ApiKeyNotFound = createError('API_KEY_NOT_FOUND', 'no API key %s', 404);

@@ -1,0 +1,269 @@
+/**
+ * API keys (`auth.mode = api-key`): issued by `recproxy keys create`, presented as
+ * `Authorization: Bearer rpk_<id>_<secret>`, stored in the call index's SQLite file.
+ *
+ * Key format: `rpk_` + a 12-character id (A-Z a-z 0-9, ~71 bits, public: it names the key
+ * in `keys list`, logs and the audit) + `_` + a 43-character secret (32 random bytes,
+ * base64url). The id has no `_` or `-`, so the key splits unambiguously.
+ *
+ * Only `SHA-256(whole key)` is stored, as hex. A fast hash is the right tool here: the secret
+ * is 256 bits from the CSPRNG, so a stolen table cannot be brute-forced whatever the hash
+ * speed; slow hashes (bcrypt, scrypt, argon2) exist to stretch low-entropy *passwords* and
+ * would only add milliseconds of CPU to every request. No HMAC pepper either: it would add a
+ * second secret that the CLI and the daemon must share, for no gain at this entropy. Hashing
+ * the whole key (id included) binds the secret to its row.
+ *
+ * Verification looks the row up by id (a prepared primary-key SELECT, microseconds), then
+ * compares hashes with `crypto.timingSafeEqual`. There is no cache: every `verify` reads the
+ * row, so `revoke` takes effect on the very next request, from this process or another one
+ * (the CLI) sharing the file.
+ */
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { InvalidOrganization, InvalidRequest } from '../errors.js';
+import { ORG_ID_PATTERN } from '../schemas.js';
+
+export type ApiKeyScope = 'read' | 'admin';
+
+/**
+ * Schema steps for the index's append-only MIGRATIONS array (one entry, one user_version).
+ * Apply them before constructing an ApiKeyStore.
+ */
+export const API_KEY_MIGRATIONS: string[] = [
+  `CREATE TABLE api_keys (
+     id            TEXT PRIMARY KEY,
+     hash          TEXT NOT NULL UNIQUE,
+     orgs          TEXT NOT NULL,               -- JSON array of organization ids
+     scope         TEXT NOT NULL CHECK (scope IN ('read', 'admin')),
+     label         TEXT,
+     created_at    TEXT NOT NULL,
+     revoked_at    TEXT,
+     last_used_at  TEXT
+   );`,
+];
+
+/** What `create` returns: `key` is the only time the secret exists outside the caller. */
+export interface CreatedApiKey extends ApiKeyInfo {
+  key: string;
+}
+
+/** A key as listed: never the secret nor its hash. */
+export interface ApiKeyInfo {
+  id: string;
+  orgs: string[];
+  scope: ApiKeyScope;
+  label: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** What a genuine, unrevoked key grants. */
+export interface VerifiedApiKey {
+  id: string;
+  orgs: string[];
+  scope: ApiKeyScope;
+}
+
+export interface ApiKeyStoreOptions {
+  /** The clock, for tests. */
+  now?: () => Date;
+  /**
+   * `last_used_at` is written at most once per key per this many milliseconds (default 60000),
+   * so the hot path does not write to SQLite on every request. 0 writes on every verify.
+   */
+  lastUsedResolutionMs?: number;
+}
+
+export interface CreateApiKeyInput {
+  /** One or more organization ids (the X-Organization-Id rule); duplicates are dropped. */
+  orgs: string[];
+  scope?: ApiKeyScope;
+  /** Free text for humans, at most 200 characters, no control characters. */
+  label?: string;
+}
+
+interface KeyRow {
+  id: string;
+  hash: string;
+  orgs: string;
+  scope: ApiKeyScope;
+  label: string | null;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export const API_KEY_PREFIX = 'rpk_';
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const ID_LENGTH = 12;
+const SECRET_BYTES = 32;
+/** `rpk_` + id + `_` + 43 base64url characters: exactly 60 characters. */
+const KEY_PATTERN = /^rpk_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+const KEY_ID_PATTERN = /^[A-Za-z0-9]{12}$/;
+const ORG_ID = new RegExp(ORG_ID_PATTERN);
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** True when `value` has the shape of a recproxy API key (says nothing about validity). */
+export function looksLikeApiKey(value: string): boolean {
+  return KEY_PATTERN.test(value);
+}
+
+/** True when `id` has the shape of an API key id (for CLI argument checks). */
+export function isApiKeyId(id: string): boolean {
+  return KEY_ID_PATTERN.test(id);
+}
+
+export class ApiKeyStore {
+  readonly #now: () => Date;
+  readonly #resolutionMs: number;
+  /** When each key's last_used_at was last written by this process (not an auth cache). */
+  readonly #touched = new Map<string, number>();
+  readonly #insert: Database.Statement<[KeyRow]>;
+  readonly #byId: Database.Statement<[string], KeyRow>;
+  readonly #all: Database.Statement<[], KeyRow>;
+  readonly #revoke: Database.Statement<[string, string]>;
+  readonly #touch: Database.Statement<[string, string]>;
+  readonly #countActive: Database.Statement<[], { n: number }>;
+  readonly #countAll: Database.Statement<[], { n: number }>;
+
+  /** `db` must already carry API_KEY_MIGRATIONS. The store never closes it. */
+  constructor(db: Database.Database, options: ApiKeyStoreOptions = {}) {
+    this.#now = options.now ?? (() => new Date());
+    this.#resolutionMs = options.lastUsedResolutionMs ?? 60_000;
+    this.#insert = db.prepare(
+      `INSERT INTO api_keys (id, hash, orgs, scope, label, created_at, revoked_at, last_used_at)
+       VALUES (@id, @hash, @orgs, @scope, @label, @created_at, @revoked_at, @last_used_at)`,
+    );
+    const columns = 'id, hash, orgs, scope, label, created_at, revoked_at, last_used_at';
+    this.#byId = db.prepare(`SELECT ${columns} FROM api_keys WHERE id = ?`);
+    this.#all = db.prepare(`SELECT ${columns} FROM api_keys ORDER BY created_at, id`);
+    this.#revoke = db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+    this.#touch = db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?');
+    this.#countActive = db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL');
+    this.#countAll = db.prepare('SELECT count(*) AS n FROM api_keys');
+  }
+
+  /**
+   * Issues a key. The returned `key` is shown once and never stored.
+   * @throws InvalidOrganization for an org id outside the X-Organization-Id rule
+   * @throws InvalidRequest for no orgs, an unknown scope, or a bad label
+   */
+  create(input: CreateApiKeyInput): CreatedApiKey {
+    const orgs = [...new Set(input.orgs)];
+    if (orgs.length === 0) throw new InvalidRequest('an API key needs at least one organization');
+    for (const org of orgs) if (!ORG_ID.test(org)) throw new InvalidOrganization();
+    const scope = input.scope ?? 'read';
+    if (scope !== 'read' && scope !== 'admin') throw new InvalidRequest('scope must be read or admin');
+    const label = input.label ?? null;
+    if (label !== null && (label.length > 200 || CONTROL.test(label))) {
+      throw new InvalidRequest('label must be at most 200 characters without control characters');
+    }
+    const createdAt = this.#now().toISOString();
+    // A 71-bit id collides practically never; retry rather than fail if it does.
+    for (let attempt = 0; ; attempt++) {
+      const id = randomId();
+      const key = `${API_KEY_PREFIX}${id}_${randomBytes(SECRET_BYTES).toString('base64url')}`;
+      try {
+        this.#insert.run({
+          id,
+          hash: hashKey(key),
+          orgs: JSON.stringify(orgs),
+          scope,
+          label,
+          created_at: createdAt,
+          revoked_at: null,
+          last_used_at: null,
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY' && attempt < 3) continue;
+        throw err;
+      }
+      return { id, key, orgs, scope, label, createdAt, revokedAt: null, lastUsedAt: null };
+    }
+  }
+
+  /**
+   * What `presented` grants, or undefined when it is malformed, unknown, wrong or revoked
+   * (the caller answers all of these alike). Reads the row every time: no cache.
+   */
+  verify(presented: string): VerifiedApiKey | undefined {
+    const match = KEY_PATTERN.exec(presented);
+    if (!match) return undefined;
+    const row = this.#byId.get(match[1]!);
+    if (!row) return undefined;
+    const expected = Buffer.from(row.hash, 'hex');
+    const given = createHash('sha256').update(presented).digest();
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
+    if (row.revoked_at !== null) return undefined;
+    this.#noteUse(row.id);
+    return { id: row.id, orgs: parseOrgs(row.orgs), scope: row.scope };
+  }
+
+  /** One key's listing (no secret), revoked or not. */
+  get(id: string): ApiKeyInfo | undefined {
+    const row = this.#byId.get(id);
+    return row && toInfo(row);
+  }
+
+  /** Every key ever issued, oldest first, revoked ones included (see `revokedAt`). No secrets. */
+  list(): ApiKeyInfo[] {
+    return this.#all.all().map(toInfo);
+  }
+
+  /**
+   * Revokes a key; the next `verify` (in any process sharing the file) refuses it.
+   * @returns true if the key was live and is now revoked; false if unknown or already revoked
+   *   (tell them apart with `get`)
+   */
+  revoke(id: string): boolean {
+    this.#touched.delete(id);
+    return this.#revoke.run(this.#now().toISOString(), id).changes > 0;
+  }
+
+  /** Live (unrevoked) keys, or every key ever issued with `{ includeRevoked: true }`. */
+  count(options: { includeRevoked?: boolean } = {}): number {
+    return (options.includeRevoked ? this.#countAll : this.#countActive).get()!.n;
+  }
+
+  #noteUse(id: string): void {
+    const now = this.#now();
+    const last = this.#touched.get(id);
+    if (last !== undefined && now.getTime() - last < this.#resolutionMs) return;
+    try {
+      this.#touch.run(now.toISOString(), id);
+      this.#touched.set(id, now.getTime());
+    } catch {
+      // Bookkeeping only (SQLITE_BUSY under a long CLI write, say): never fail a request for it.
+    }
+  }
+}
+
+/** SHA-256 of the whole presented key, hex: what the `hash` column holds. */
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+function randomId(): string {
+  let id = '';
+  for (let i = 0; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  return id;
+}
+
+function parseOrgs(json: string): string[] {
+  const orgs: unknown = JSON.parse(json);
+  return Array.isArray(orgs) ? orgs.filter((o): o is string => typeof o === 'string') : [];
+}
+
+function toInfo(row: KeyRow): ApiKeyInfo {
+  return {
+    id: row.id,
+    orgs: parseOrgs(row.orgs),
+    scope: row.scope,
+    label: row.label,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+  };
+}

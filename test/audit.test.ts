@@ -1,0 +1,151 @@
+import t from 'tap';
+import Database from 'better-sqlite3';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AUDIT_MIGRATIONS, AuditLog, type AuditEntry } from '../src/audit.js';
+
+function freshDb(): Database.Database {
+  const db = new Database(':memory:');
+  for (const sql of AUDIT_MIGRATIONS) db.exec(sql);
+  return db;
+}
+
+const rowCount = (db: Database.Database) => (db.prepare('SELECT count(*) AS n FROM access_audit').get() as { n: number }).n;
+
+const entry = (over: Partial<AuditEntry> = {}): AuditEntry => ({
+  action: 'download',
+  org: 'org_a',
+  callSid: 'call_1',
+  principal: 'keyid0000001',
+  client: '127.0.0.1',
+  status: 200,
+  bytes: 1234,
+  ...over,
+});
+
+t.test('record buffers; the timer flushes in one go', async (t) => {
+  const db = freshDb();
+  const log = new AuditLog(db, { flushIntervalMs: 30 });
+  t.teardown(() => {
+    log.close();
+    db.close();
+  });
+  log.record(entry());
+  log.record(entry({ action: 'stream_url', bytes: null }));
+  t.equal(rowCount(db), 0, 'nothing written on the hot path');
+  t.equal(log.pending, 2);
+  await sleep(120);
+  t.equal(rowCount(db), 2, 'written by the timer');
+  t.equal(log.pending, 0);
+  log.record(entry());
+  await sleep(120);
+  t.equal(rowCount(db), 3, 'the timer re-arms for the next entry');
+});
+
+t.test('a full batch flushes at once; close flushes the rest', async (t) => {
+  const db = freshDb();
+  const log = new AuditLog(db, { flushIntervalMs: 60_000, maxBatch: 10 });
+  t.teardown(() => db.close());
+  for (let i = 0; i < 9; i++) log.record(entry());
+  t.equal(rowCount(db), 0);
+  log.record(entry());
+  t.equal(rowCount(db), 10, 'the 10th entry flushed the batch');
+  log.record(entry());
+  log.record(entry());
+  t.equal(rowCount(db), 10);
+  log.close();
+  t.equal(rowCount(db), 12, 'close flushed');
+  log.close();
+  t.equal(rowCount(db), 12, 'close is idempotent');
+});
+
+t.test('stored fields, and query filters', async (t) => {
+  const db = freshDb();
+  const log = new AuditLog(db);
+  t.teardown(() => {
+    log.close();
+    db.close();
+  });
+  const at = (s: string) => new Date(`2025-03-01T${s}Z`);
+  log.record(entry({ at: at('10:00:00'), callSid: 'call_1', org: 'org_a', action: 'stream_url', bytes: null, status: 200 }));
+  log.record(entry({ at: at('10:00:05'), callSid: 'call_1', org: 'org_a', action: 'media', principal: null, bytes: 1000, status: 206 }));
+  log.record(entry({ at: at('11:00:00'), callSid: 'call_2', org: 'org_a', action: 'download' }));
+  log.record(entry({ at: at('12:00:00'), callSid: 'call_3', org: 'org_b', action: 'download', client: '::1' }));
+  log.record({ action: 'media', org: 'org_b', callSid: 'call_3', at: at('12:30:00') });
+
+  const all = log.query();
+  t.equal(all.length, 5, 'query sees buffered entries (it flushes first)');
+  t.same(all.map((r) => r.at), [at('12:30:00'), at('12:00:00'), at('11:00:00'), at('10:00:05'), at('10:00:00')].map((d) => d.toISOString()), 'newest first by default');
+  t.match(all[3], {
+    at: '2025-03-01T10:00:05.000Z',
+    action: 'media',
+    org_id: 'org_a',
+    call_sid: 'call_1',
+    principal: null,
+    client: '127.0.0.1',
+    status: 206,
+    bytes: 1000,
+  });
+  t.match(all[0], { principal: null, client: null, status: null, bytes: null }, 'optional fields default to null');
+
+  t.same(log.query({ sid: 'call_1', order: 'asc' }).map((r) => r.action), ['stream_url', 'media']);
+  t.same(log.query({ org: 'org_b' }).map((r) => r.call_sid), ['call_3', 'call_3']);
+  t.same(log.query({ org: 'org_a', since: at('10:00:05') }).map((r) => r.call_sid), ['call_2', 'call_1']);
+  t.same(log.query({ since: at('11:00:00'), until: at('12:00:00') }).map((r) => r.call_sid), ['call_2']);
+  t.same(log.query({ sid: 'call_3', org: 'org_a' }), [], 'sid and org combine');
+  t.equal(log.query({ limit: 2 }).length, 2);
+  t.equal(log.query({ limit: 0 }).length, 1, 'limit is at least 1');
+  t.equal(log.query({ sid: 'call_1' }).length, 2, 'a repeated query shape reuses its statement');
+});
+
+t.test('a failed flush keeps the entries, reports, and retries', async (t) => {
+  const db = freshDb();
+  const errors: unknown[] = [];
+  const log = new AuditLog(db, { flushIntervalMs: 20, maxBuffered: 3, onError: (err) => errors.push(err) });
+  t.teardown(() => db.close());
+  db.exec('ALTER TABLE access_audit RENAME TO access_audit_away');
+  log.record(entry({ callSid: 'call_1' }));
+  log.record(entry({ callSid: 'call_2' }));
+  t.equal(log.flush(), 0, 'the write failed');
+  t.equal(errors.length, 1, 'reported');
+  t.equal(log.pending, 2, 'entries kept');
+  log.record(entry({ callSid: 'call_3' }));
+  log.record(entry({ callSid: 'call_4' }));
+  t.equal(log.flush(), 0);
+  t.equal(log.pending, 3, 'bounded by maxBuffered');
+  t.equal(log.dropped, 1, 'the oldest was dropped and counted');
+  db.exec('ALTER TABLE access_audit_away RENAME TO access_audit');
+  await sleep(100);
+  t.same(
+    (db.prepare('SELECT call_sid FROM access_audit ORDER BY id').all() as { call_sid: string }[]).map((r) => r.call_sid),
+    ['call_2', 'call_3', 'call_4'],
+    'the retry timer wrote the kept entries',
+  );
+  log.close();
+  log.record(entry());
+  t.equal(log.dropped, 2, 'a record after close is counted, not thrown');
+});
+
+t.test('the schema refuses an unknown action', async (t) => {
+  const db = freshDb();
+  t.teardown(() => db.close());
+  t.throws(() =>
+    db.prepare("INSERT INTO access_audit (at, action, org_id, call_sid) VALUES ('x', 'delete', 'o', 'c')").run(),
+  );
+  const plan = db
+    .prepare("EXPLAIN QUERY PLAN SELECT * FROM access_audit WHERE call_sid = 'c' AND at >= 'x' ORDER BY at DESC")
+    .all() as { detail: string }[];
+  t.match(plan.map((p) => p.detail).join('\n'), /access_audit_sid_at/, 'the sid lookup uses its index');
+});
+
+t.test('a thousand records (timing printed, not asserted)', async (t) => {
+  const db = freshDb();
+  const log = new AuditLog(db);
+  t.teardown(() => db.close());
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < 1000; i++) log.record(entry({ callSid: `call_${i}` }));
+  const recorded = process.hrtime.bigint();
+  log.close();
+  const flushed = process.hrtime.bigint();
+  t.comment(`1000 records: ${Number(recorded - start) / 1e6} ms to record, ${Number(flushed - recorded) / 1e6} ms to flush the rest`);
+  t.equal(rowCount(db), 1000);
+});
