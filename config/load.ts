@@ -72,5 +72,8 @@ function crossChecks(config: Config): string[] {
       if (!config[key]) problems.push(`${envName(key)}: required when RECPROXY_STORAGE=minio`);
     }
   }
+  if (config.authMode === 'jwt' && !config.jwtSecret === !config.jwtJwksUrl) {
+    problems.push(`${envName('jwtSecret')} / ${envName('jwtJwksUrl')}: set exactly one when RECPROXY_AUTH_MODE=jwt`);
+  }
   return problems;
 }

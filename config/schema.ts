@@ -32,6 +32,23 @@ export const ConfigSchema = Type.Object(
     signingKeyFile: str('a file path', { minLength: 1 }),
     storageTimeoutMs: int(100, 600_000, 'milliseconds from 100 to 600000'),
     logLevel: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+    authMode: oneOf('api-key', 'jwt', 'trusted-header'),
+    jwtSecret: Type.Optional(str('an HS256 secret of at least 32 characters', { minLength: 32 })),
+    jwtJwksUrl: optionalUrl(),
+    jwtIssuer: Type.Optional(str('the expected "iss"', { minLength: 1 })),
+    jwtAudience: Type.Optional(str('the expected "aud"', { minLength: 1 })),
+    jwtOrgClaim: str('a claim name, such as org or https://example.com/orgs', { minLength: 1 }),
+    jwtAdminScope: Type.Optional(str('a scope value that grants admin', { minLength: 1 })),
+    trustedUserHeader: str('an HTTP header name', { pattern: '^[A-Za-z0-9-]{1,64}$' }),
+    trustedOrgsHeader: Type.Optional(str('an HTTP header name', { pattern: '^[A-Za-z0-9-]{1,64}$' })),
+    corsOrigins: Type.Optional(
+      str('comma-separated origins such as https://app.example.com, or *', {
+        pattern: '^(\\*|https?://[^\\s,/]+(,\\s*https?://[^\\s,/]+)*)$',
+      }),
+    ),
+    rateLimitMax: int(0, 1_000_000, 'requests per window per credential, 0 for no limit'),
+    rateLimitWindowMs: int(1000, 3_600_000, 'milliseconds from 1000 to 3600000'),
+    mediaRateLimitMax: int(0, 1_000_000, 'media requests per window per client address, 0 for no limit'),
     s3Bucket: Type.Optional(str('a bucket name', { minLength: 3, maxLength: 63 })),
     s3Region: str('an AWS region such as us-east-1', { minLength: 1 }),
     s3Endpoint: optionalUrl(),
@@ -60,6 +77,12 @@ export const DEFAULTS: Config = {
   streamTtl: 3600,
   downloadTtl: 300,
   signingKeyFile: './data/signing.key',
+  authMode: 'api-key',
+  jwtOrgClaim: 'org',
+  trustedUserHeader: 'x-forwarded-user',
+  rateLimitMax: 600,
+  rateLimitWindowMs: 60_000,
+  mediaRateLimitMax: 6000,
   storageTimeoutMs: 5000,
   logLevel: 'info',
   s3Region: 'us-east-1',
@@ -68,7 +91,7 @@ export const DEFAULTS: Config = {
 };
 
 /** Settings whose values are never printed, in errors or logs. */
-export const SECRET_KEYS: ReadonlySet<keyof Config> = new Set(['signingKeys', 'minioSecretKey', 'minioAccessKey']);
+export const SECRET_KEYS: ReadonlySet<keyof Config> = new Set(['signingKeys', 'minioSecretKey', 'minioAccessKey', 'jwtSecret']);
 
 /** The environment variable for a setting: HOST and PORT as is, the rest RECPROXY_UPPER_SNAKE. */
 export function envName(key: string): string {

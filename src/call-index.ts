@@ -5,6 +5,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { AUDIT_MIGRATIONS } from './audit.js';
+import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
 import { CallExists } from './errors.js';
 
 export interface CallRow {
@@ -42,6 +44,8 @@ const MIGRATIONS: string[] = [
      deleted_at    TEXT
    );
    CREATE INDEX calls_org_started ON calls (org_id, started_at);`,
+  ...API_KEY_MIGRATIONS,
+  ...AUDIT_MIGRATIONS,
 ];
 
 const COLUMNS =

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
+import { UsageError, auditCommand, keysCreate, keysList, keysRevoke, startupAdvice } from './cli-admin.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
 import { registerRecording } from './register.js';
 import { buildServer } from './server.js';
@@ -14,11 +15,14 @@ const USAGE = `usage:
   recproxy calls add --org ORG --sid SID --to NUMBER [--from NUMBER] --file PATH
                      [--content-type TYPE] [--started-at ISO8601]
   recproxy calls get --sid SID
+  recproxy keys create --org ORG [--org ORG2 …] [--scope read|admin] [--label TEXT]
+  recproxy keys list
+  recproxy keys revoke ID
+  recproxy audit (--sid SID | --org ORG) [--since ISO8601] [--limit N]
 
 Configuration comes from the environment (HOST, PORT, RECPROXY_*) and the JSON file named
 by RECPROXY_CONFIG; see the README.`;
 
-class UsageError extends Error {}
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [command, sub, ...rest] = argv;
@@ -26,6 +30,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (command === 'serve') return await serve(env);
     if (command === 'calls' && sub === 'add') return await withContext(env, (ctx) => callsAdd(ctx, rest));
     if (command === 'calls' && sub === 'get') return await withContext(env, (ctx) => callsGet(ctx, rest));
+    if (command === 'keys' && sub === 'create') return await withContext(env, (ctx) => keysCreate(ctx, rest));
+    if (command === 'keys' && sub === 'list') return await withContext(env, (ctx) => keysList(ctx, rest));
+    if (command === 'keys' && sub === 'revoke') return await withContext(env, (ctx) => keysRevoke(ctx, rest));
+    if (command === 'audit') return await withContext(env, (ctx) => auditCommand(ctx, [sub, ...rest].filter((a) => a !== undefined)));
     if (command === 'help' || command === '--help' || command === '-h') {
       process.stdout.write(USAGE + '\n');
       return 0;
@@ -59,6 +67,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(env);
   const ctx = await createContext(config);
   const app = await buildServer(ctx);
+  startupAdvice(ctx, app.log);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   if (!config.publicUrl && address && typeof address === 'object') {

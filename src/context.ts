@@ -2,6 +2,10 @@
  * Everything a request needs, built once at start from the validated config:
  * the call index, the storage adapter, and the media-token signer.
  */
+import { AuditLog } from './audit.js';
+import { ApiKeyStore } from './auth/api-keys.js';
+import { createAuthenticator, type AuthMode, type Authenticator } from './auth/authenticate.js';
+import { createJwtVerifier } from './auth/jwt.js';
 import { CallIndex } from './call-index.js';
 import { loadSigningKeys } from './signing-keys.js';
 import { createStorage } from './storage.js';
@@ -14,23 +18,57 @@ export interface AppContext {
   index: CallIndex;
   storage: StorageAdapter;
   signer: TokenSigner;
+  apiKeys: ApiKeyStore;
+  audit: AuditLog;
+  /** Request headers → Principal, per the configured auth mode. @throws Unauthorized */
+  authenticate: Authenticator;
   /** Base URL browsers use to reach this daemon; known once the server listens. */
   publicUrl: string;
   /** A `{publicUrl}/media/{token}` URL for `key`. */
-  mediaUrl(key: string, options: SignOptions): SignedUrl;
+  mediaUrl(key: string, options: SignOptions, audit?: MediaAudit): SignedUrl;
   close(): Promise<void>;
+}
+
+/** What a media token carries for the access audit. */
+export interface MediaAudit {
+  org: string;
+  sid: string;
+  principal: string;
 }
 
 export async function createContext(config: Config): Promise<AppContext> {
   const signer = new TokenSigner(loadSigningKeys(config.signingKeys, config.signingKeyFile));
   const index = new CallIndex(config.dbPath);
+  const apiKeys = new ApiKeyStore(index.db);
+  const audit = new AuditLog(index.db, {
+    onError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
+  });
   const ctx: AppContext = {
     config,
     index,
     signer,
+    apiKeys,
+    audit,
+    authenticate: createAuthenticator({
+      mode: config.authMode as AuthMode,
+      apiKeys,
+      jwt:
+        config.authMode === 'jwt'
+          ? createJwtVerifier({
+              secret: config.jwtSecret,
+              jwksUrl: config.jwtJwksUrl,
+              issuer: config.jwtIssuer,
+              audience: config.jwtAudience,
+              orgClaim: config.jwtOrgClaim,
+              adminScope: config.jwtAdminScope,
+              jwksTimeoutMs: config.storageTimeoutMs,
+            })
+          : undefined,
+      trustedHeader: { userHeader: config.trustedUserHeader, orgsHeader: config.trustedOrgsHeader },
+    }),
     publicUrl: config.publicUrl ?? defaultPublicUrl(config.host, config.port),
     storage: undefined as unknown as StorageAdapter,
-    mediaUrl(key, options) {
+    mediaUrl(key, options, audit) {
       const exp = Math.floor(Date.now() / 1000) + options.expiresIn;
       const token = signer.sign({
         key,
@@ -38,11 +76,13 @@ export async function createContext(config: Config): Promise<AppContext> {
         disposition: options.disposition,
         filename: options.filename,
         contentType: options.contentType,
+        ...audit,
       });
       return { url: `${ctx.publicUrl.replace(/\/+$/, '')}/media/${token}`, expiresAt: new Date(exp * 1000) };
     },
     async close() {
       await ctx.storage.close?.();
+      audit.close();
       index.close();
     },
   };

@@ -39,6 +39,8 @@ export const Unauthorized = createError('UNAUTHORIZED', '%s', 401);
 export const TokenInvalid = createError('TOKEN_INVALID', 'the media token is not valid', 403);
 export const TokenExpired = createError('TOKEN_EXPIRED', 'the media token has expired', 403);
 
+export const RateLimited = createError('RATE_LIMITED', 'too many requests; retry in %s', 429);
+
 // Byte ranges and preconditions
 export const RangeNotSatisfiable = createError(
   'RANGE_NOT_SATISFIABLE',

@@ -3,6 +3,7 @@
  * upper-snake code. Schema failures are named by what failed (call_sid, organization header);
  * adapter errors are put in the API's terms (a missing object is RECORDING_NOT_FOUND).
  */
+import { challengeOf } from './auth/authenticate.js';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   InvalidCallSid,
@@ -16,6 +17,7 @@ import {
 
 const PUBLIC_5XX: Record<string, string> = {
   STORAGE_UNAVAILABLE: 'recording storage is unavailable; try again later',
+  AUTH_UNAVAILABLE: 'the identity provider is unavailable; try again later',
 };
 
 interface Coded {
@@ -31,6 +33,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     else if (error !== mapped) request.log.debug({ err: error }, 'request refused');
     const code = mapped.code ?? 'INTERNAL_ERROR';
+    const challenge = challengeOf(error);
+    if (challenge) reply.header('www-authenticate', challenge);
     // Server-side details (hosts, paths) stay in the log.
     const message = status < 500 ? mapped.message : (PUBLIC_5XX[code] ?? 'internal error');
     sendError(reply, status, code, message);

@@ -14,7 +14,7 @@ export interface StreamUrl {
   filename: string;
 }
 
-export async function issueStreamUrl(ctx: AppContext, call: CallRow, nowMs = Date.now()): Promise<StreamUrl> {
+export async function issueStreamUrl(ctx: AppContext, call: CallRow, principal: string, nowMs = Date.now()): Promise<StreamUrl> {
   const filename = recordingFilename(call.to_number, call.content_type);
   const options = {
     expiresIn: ctx.config.streamTtl,
@@ -23,7 +23,7 @@ export async function issueStreamUrl(ctx: AppContext, call: CallRow, nowMs = Dat
     contentType: call.content_type,
   };
   const direct = ctx.config.streamMode === 'presigned' && ctx.storage.name !== 'local';
-  const signed = direct ? await ctx.storage.signedUrl(call.storage_key, options) : ctx.mediaUrl(call.storage_key, options);
+  const signed = direct ? await ctx.storage.signedUrl(call.storage_key, options) : ctx.mediaUrl(call.storage_key, options, { org: call.org_id, sid: call.call_sid, principal });
   return {
     url: signed.url,
     // Signatures and tokens count whole seconds from a whole-second start, so the real

@@ -1,6 +1,7 @@
 /**
  * Media tokens (ARCHITECTURE §3): a URL-safe capability naming a storage key, its expiry,
- * disposition, filename and content type. Format: `<kid>.<payload>.<signature>`, where payload
+ * disposition, filename and content type (and, for the audit, the call and who was issued it;
+ * the payload is signed, not encrypted). Format: `<kid>.<payload>.<signature>`, where payload
  * is base64url JSON and signature is base64url HMAC-SHA256 over `<kid>.<payload>`.
  * The first key signs; every listed key verifies, so keys rotate without downtime.
  */
@@ -19,6 +20,10 @@ export interface MediaGrant {
   disposition: 'inline' | 'attachment';
   filename: string;
   contentType: string;
+  /** The call this grant is for, and who was issued it: for the access audit. */
+  org?: string;
+  sid?: string;
+  principal?: string;
 }
 
 const MAX_TOKEN_LENGTH = 4096;
@@ -40,7 +45,16 @@ export class TokenSigner {
 
   sign(grant: MediaGrant): string {
     const payload = Buffer.from(
-      JSON.stringify({ k: grant.key, e: grant.exp, d: grant.disposition, f: grant.filename, t: grant.contentType }),
+      JSON.stringify({
+        k: grant.key,
+        e: grant.exp,
+        d: grant.disposition,
+        f: grant.filename,
+        t: grant.contentType,
+        o: grant.org,
+        s: grant.sid,
+        p: grant.principal,
+      }),
     ).toString('base64url');
     const head = `${this.#signingKey.id}.${payload}`;
     return `${head}.${this.#mac(this.#keys.get(this.#signingKey.id)!, head).toString('base64url')}`;
@@ -77,16 +91,17 @@ function parseGrant(payload: string): MediaGrant {
   } catch {
     throw new TokenInvalid();
   }
-  const { k, e, d, f, t } = raw ?? {};
+  const { k, e, d, f, t, o, s, p } = raw ?? {};
   if (
     typeof k !== 'string' ||
     typeof e !== 'number' ||
     !Number.isFinite(e) ||
     (d !== 'inline' && d !== 'attachment') ||
     typeof f !== 'string' ||
-    typeof t !== 'string'
+    typeof t !== 'string' ||
+    [o, s, p].some((v) => v !== undefined && typeof v !== 'string')
   ) {
     throw new TokenInvalid();
   }
-  return { key: k, exp: e, disposition: d, filename: f, contentType: t };
+  return { key: k, exp: e, disposition: d, filename: f, contentType: t, org: o as string | undefined, sid: s as string | undefined, principal: p as string | undefined };
 }

@@ -12,7 +12,7 @@ t.test('a 60 s recording: stream URL, ranged playback, byte-exact download', asy
   t.teardown(d.stop);
   await d.addCall({ org: ORG, sid: 'call_abc123', to: '+15559876543', from: '+15551230000', bytes: wav });
 
-  const res = await fetch(`${d.url}/api/calls/call_abc123/recording/stream`, { headers: { 'X-Organization-Id': ORG } });
+  const res = await fetch(`${d.url}/api/calls/call_abc123/recording/stream`, { headers: d.headers(ORG) });
   t.equal(res.status, 200);
   t.match(res.headers.get('content-type'), /^application\/json/);
   const body = (await res.json()) as { success: boolean; data: Record<string, unknown> };
@@ -37,7 +37,7 @@ t.test('a 60 s recording: stream URL, ranged playback, byte-exact download', asy
   t.equal(full.status, 200);
   t.ok(Buffer.from(await full.arrayBuffer()).equals(wav));
 
-  const dl = await fetch(`${d.url}/api/calls/call_abc123/recording/download`, { headers: { 'X-Organization-Id': ORG } });
+  const dl = await fetch(`${d.url}/api/calls/call_abc123/recording/download`, { headers: d.headers(ORG) });
   t.equal(dl.status, 200);
   t.equal(dl.headers.get('content-type'), 'audio/wav');
   t.equal(dl.headers.get('content-disposition'), 'attachment; filename="recording_+15559876543.wav"');
@@ -47,14 +47,14 @@ t.test('a 60 s recording: stream URL, ranged playback, byte-exact download', asy
   t.ok(Buffer.from(await dl.arrayBuffer()).equals(wav), 'download is byte-for-byte');
 
   const resume = await fetch(`${d.url}/api/calls/call_abc123/recording/download`, {
-    headers: { 'X-Organization-Id': ORG, Range: `bytes=${wav.length - 100}-` },
+    headers: { ...d.headers(ORG), Range: `bytes=${wav.length - 100}-` },
   });
   t.equal(resume.status, 206, 'a download can resume');
   t.ok(Buffer.from(await resume.arrayBuffer()).equals(wav.subarray(wav.length - 100)));
 
   const head = await fetch(`${d.url}/api/calls/call_abc123/recording/download`, {
     method: 'HEAD',
-    headers: { 'X-Organization-Id': ORG },
+    headers: d.headers(ORG),
   });
   t.equal(head.status, 200);
   t.equal(head.headers.get('content-length'), String(wav.length));
@@ -79,7 +79,8 @@ t.test('bad input answers a JSON error and the daemon keeps serving', async (t) 
   await d.addCall({ org: 'org_other', sid: 'call_theirs', to: '+15550002222', bytes: makeWav(1) });
   await d.addCall({ org: ORG, sid: 'call_gone', to: '+15550003333', bytes: makeWav(1) });
   await rm(join(d.ctx.config.localRoot, d.ctx.index.get('call_gone')!.storage_key));
-  const get = (path: string, headers: Record<string, string> = { 'X-Organization-Id': ORG }) =>
+  const auth = { Authorization: d.headers(ORG).Authorization! };
+  const get = (path: string, headers: Record<string, string> = d.headers(ORG)) =>
     fetch(`${d.url}${path}`, { headers });
 
   for (const sid of ['abc123', 'call_', 'call_a-b', 'call_%2e%2e', `call_${'a'.repeat(65)}`, 'CALL_abc', 'call_ab%0d%0a']) {
@@ -89,9 +90,9 @@ t.test('bad input answers a JSON error and the daemon keeps serving', async (t) 
     }
   }
   for (const ep of ['stream', 'download']) {
-    const e = await errorOf(await get(`/api/calls/call_mine/recording/${ep}`, {}));
+    const e = await errorOf(await get(`/api/calls/call_mine/recording/${ep}`, auth));
     t.same([e.status, e.code], [400, 'MISSING_ORGANIZATION'], `${ep} without org`);
-    const bad = await errorOf(await get(`/api/calls/call_mine/recording/${ep}`, { 'X-Organization-Id': '../org' }));
+    const bad = await errorOf(await get(`/api/calls/call_mine/recording/${ep}`, { ...auth, 'X-Organization-Id': '../org' }));
     t.same([bad.status, bad.code], [400, 'INVALID_ORGANIZATION'], `${ep} malformed org`);
 
     const theirs = await get(`/api/calls/call_theirs/recording/${ep}`);
@@ -122,7 +123,7 @@ t.test('hostile to_number: the header stays valid and filename* carries non-ASCI
   ];
   for (const [sid, to, want] of cases) {
     await d.addCall({ org: ORG, sid, to, bytes: makeWav(0.1) });
-    const res = await fetch(`${d.url}/api/calls/${sid}/recording/download`, { headers: { 'X-Organization-Id': ORG } });
+    const res = await fetch(`${d.url}/api/calls/${sid}/recording/download`, { headers: d.headers(ORG) });
     t.equal(res.status, 200, sid);
     const cd = res.headers.get('content-disposition')!;
     t.notMatch(cd, /[\r\n]/, `${sid}: no CR/LF`);
@@ -131,7 +132,7 @@ t.test('hostile to_number: the header stays valid and filename* carries non-ASCI
     t.equal(res.headers.get('set-cookie'), null, 'no injected header');
     await res.arrayBuffer();
   }
-  const utf = await fetch(`${d.url}/api/calls/call_utf/recording/stream`, { headers: { 'X-Organization-Id': ORG } });
+  const utf = await fetch(`${d.url}/api/calls/call_utf/recording/stream`, { headers: d.headers(ORG) });
   const { data } = (await utf.json()) as { data: { filename: string; url: string } };
   t.equal(data.filename, 'recording_+1555 Zoë 東京.wav', 'the JSON keeps the real name');
   const media = await fetch(data.url, { method: 'HEAD' });

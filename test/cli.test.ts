@@ -44,6 +44,15 @@ t.test('calls add / calls get / serve share one index from any working directory
   t.equal(help.code, 0);
   t.match(help.stdout, /recproxy calls add --org ORG/);
 
+  const keyRun = await runCli(['keys', 'create', '--org', 'org_1', '--label', 'cli test'], { cwd });
+  t.equal(keyRun.code, 0, keyRun.stderr);
+  const key = keyRun.stdout.trim();
+  t.match(key, /^rpk_[A-Za-z0-9]+_[A-Za-z0-9_-]+$/, 'the key is printed once, on stdout');
+  t.match(keyRun.stderr, /shown once/);
+  const listed = await runCli(['keys', 'list'], { cwd });
+  t.notMatch(listed.stdout, key.split('_').at(-1)!, 'keys list never shows the secret');
+  const auth = { Authorization: `Bearer ${key}`, 'X-Organization-Id': 'org_1' };
+
   const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: cleanEnv({ PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { child.kill('SIGKILL'); });
   const base = await new Promise<string>((resolve, reject) => {
@@ -55,12 +64,26 @@ t.test('calls add / calls get / serve share one index from any working directory
       if (m) { clearTimeout(timer); resolve(m[1]!); }
     });
   });
-  const stream = await fetch(`${base}/api/calls/call_cli1/recording/stream`, { headers: { 'X-Organization-Id': 'org_1' } });
+  const stream = await fetch(`${base}/api/calls/call_cli1/recording/stream`, { headers: auth });
   t.equal(stream.status, 200);
   const { data } = (await stream.json()) as { data: { url: string } };
   t.ok(data.url.startsWith(`${base}/media/`), 'the media URL uses the port actually bound');
   const bytes = Buffer.from(await (await fetch(data.url)).arrayBuffer());
   t.ok(bytes.equals(wav), 'the daemon serves what the CLI registered');
+  const id = key.split('_')[1]!;
+  const revoked = await runCli(['keys', 'revoke', id], { cwd });
+  t.equal(revoked.code, 0, revoked.stderr);
+  const after = await fetch(`${base}/api/calls/call_cli1/recording/stream`, { headers: auth });
+  t.equal(after.status, 401, 'a key revoked by the CLI is refused on the next request');
+  await after.arrayBuffer();
+  t.equal((await runCli(['keys', 'revoke', 'nosuchkeyid1'], { cwd })).code, 1);
+  const audit = await runCli(['audit', '--sid', 'call_cli1'], { cwd });
+  t.equal(audit.code, 0, audit.stderr);
+  const rows = JSON.parse(audit.stdout) as { action: string; principal: string }[];
+  t.ok(rows.some((r) => r.action === 'stream_url' && r.principal === id), 'the stream URL issue is audited');
+  t.ok(rows.some((r) => r.action === 'media' && r.principal === id), 'the media read is audited under the same key');
+  t.equal((await runCli(['audit'], { cwd })).code, 2, 'audit needs --sid or --org');
+
   const closed = new Promise((resolve) => child.once('close', resolve));
   child.kill('SIGTERM');
   t.equal(await closed, 0, 'SIGTERM closes cleanly');

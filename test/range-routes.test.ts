@@ -75,10 +75,10 @@ t.test('Range and conditional requests through download and media', async (t) =>
   const d = await startDaemon();
   t.teardown(d.stop);
   await d.addCall({ org: ORG, sid: 'call_range', to: '+15550000000', bytes: wav });
-  const stream = await fetch(`${d.url}/api/calls/call_range/recording/stream`, { headers: { 'X-Organization-Id': ORG } });
+  const stream = await fetch(`${d.url}/api/calls/call_range/recording/stream`, { headers: d.headers(ORG) });
   const mediaUrl = ((await stream.json()) as { data: { url: string } }).data.url;
   const routes = {
-    download: { url: `${d.url}/api/calls/call_range/recording/download`, headers: { 'X-Organization-Id': ORG } },
+    download: { url: `${d.url}/api/calls/call_range/recording/download`, headers: d.headers(ORG) },
     media: { url: mediaUrl, headers: {} },
   };
   const probe = await fetch(routes.download.url, { method: 'HEAD', headers: routes.download.headers });

@@ -18,7 +18,7 @@ const wav = makeWav(60);
 async function journey(t: Test, d: Daemon, storage: string, mode: string, s3?: S3Server) {
   const sid = `call_${storage}${mode}`;
   await d.addCall({ org: ORG, sid, to: '+15559876543', bytes: wav });
-  const headers = { 'X-Organization-Id': ORG };
+  const headers = d.headers(ORG);
   const res = await fetch(`${d.url}/api/calls/${sid}/recording/stream`, { headers });
   t.equal(res.status, 200);
   const { data } = (await res.json()) as { data: { url: string; expires_in: number; content_type: string; filename: string } };

@@ -18,7 +18,6 @@ process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
 process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
 
 const ORG = 'org_f';
-const headers = { 'X-Organization-Id': ORG };
 const TIMEOUT_MS = 1000;
 
 async function errorCode(res: Response) {
@@ -26,7 +25,7 @@ async function errorCode(res: Response) {
 }
 
 /** Starts a download and destroys it after the first body chunk; resolves when the socket is gone. */
-function abortMidway(url: string): Promise<number> {
+function abortMidway(url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers }, (res) => {
       res.once('data', (chunk: Buffer) => {
@@ -63,7 +62,7 @@ for (const storage of ['s3', 'minio']) {
     await s3.stop();
     for (const ep of ['stream', 'download']) {
       const started = Date.now();
-      const res = await fetch(`${d.url}/api/calls/call_down/recording/${ep}`, { headers });
+      const res = await fetch(`${d.url}/api/calls/call_down/recording/${ep}`, { headers: d.headers(ORG) });
       const elapsed = Date.now() - started;
       t.equal(res.status, 503, `${ep} with storage down`);
       t.equal(await errorCode(res), 'STORAGE_UNAVAILABLE');
@@ -73,10 +72,10 @@ for (const storage of ['s3', 'minio']) {
     t.equal((await fetch(`${d.url}/healthz`)).status, 200, 'the daemon itself stays healthy');
 
     s3 = await startS3Server({ buckets: ['recordings'], directory: dir, port });
-    const again = await fetch(`${d.url}/api/calls/call_down/recording/stream`, { headers });
+    const again = await fetch(`${d.url}/api/calls/call_down/recording/stream`, { headers: d.headers(ORG) });
     t.equal(again.status, 200, 'stream works again without restarting recproxy');
     await again.arrayBuffer();
-    const dl = await fetch(`${d.url}/api/calls/call_down/recording/download`, { headers });
+    const dl = await fetch(`${d.url}/api/calls/call_down/recording/download`, { headers: d.headers(ORG) });
     t.equal(dl.status, 200, 'download works again');
     t.equal(Buffer.from(await dl.arrayBuffer()).length, makeWav(1).length);
   });
@@ -91,11 +90,11 @@ for (const storage of ['s3', 'minio']) {
     const url = `${d.url}/api/calls/call_big/recording/download`;
     const baseline = await settle(s3, 0);
     let received = 0;
-    for (let i = 0; i < 200; i++) received += await abortMidway(url);
+    for (let i = 0; i < 200; i++) received += await abortMidway(url, d.headers(ORG));
     t.ok(received < 200 * big.length, 'every client left early');
     const open = await settle(s3, baseline + 2);
     t.ok(open <= baseline + 2, `${open} backend sockets open after 200 aborts (baseline ${baseline})`);
-    const full = await fetch(url, { headers });
+    const full = await fetch(url, { headers: d.headers(ORG) });
     t.ok(Buffer.from(await full.arrayBuffer()).equals(big), 'a whole download still works');
   });
 }
@@ -108,7 +107,7 @@ t.test('a download whose reader stalls is cut off after RECPROXY_DOWNLOAD_TTL', 
   const big = makeWav(1300); // ~20 MB: more than the socket buffers hold
   await d.addCall({ org: ORG, sid: 'call_slow', to: '+1555', bytes: big });
   const result = await new Promise<{ bytes: number; complete: boolean }>((resolve) => {
-    const req = request(`${d.url}/api/calls/call_slow/recording/download`, { headers }, (res) => {
+    const req = request(`${d.url}/api/calls/call_slow/recording/download`, { headers: d.headers(ORG) }, (res) => {
       let bytes = 0;
       res.on('data', (c: Buffer) => (bytes += c.length));
       res.pause();

@@ -1,24 +1,30 @@
 /**
  * `/media/{token}`: bytes for a URL handed to a browser (local disk, or S3/MinIO in proxy mode).
  * The token is the capability: no header is needed, and it names the key, expiry and headers.
+ * Limited per client address; each read is audited under the call and principal the URL was
+ * issued for.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { dispositionHeader } from '../disposition.js';
 import { MediaParams, errorResponses } from '../schemas.js';
 import { sendObject } from '../send-object.js';
+import { auditResponses, limitRate } from './guard.js';
 import type { AppContext } from '../context.js';
 
 export const mediaRoutes =
   (ctx: AppContext): FastifyPluginAsync =>
   async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    await limitRate(app, ctx.config.mediaRateLimitMax, ctx.config.rateLimitWindowMs);
+    auditResponses(app, ctx);
     app.route({
       method: ['GET', 'HEAD'],
       url: '/media/:token',
       schema: { params: MediaParams, response: errorResponses },
       handler: async (request, reply) => {
         const grant = ctx.signer.verify(request.params.token);
+        request.audited = { action: 'media', org: grant.org ?? '', sid: grant.sid ?? '', principal: grant.principal ?? null };
         const remaining = Math.max(0, grant.exp - Math.floor(Date.now() / 1000));
         return sendObject(request, reply, ctx.storage, {
           key: grant.key,

@@ -1,22 +1,36 @@
-/** The recording API (recording-api.txt): the stream URL and the download, scoped by organization. */
-import type { FastifyPluginAsync } from 'fastify';
+/**
+ * The recording API (recording-api.txt): the stream URL and the download. Every request is
+ * authenticated, must name an organization its credential holds, and sees only that
+ * organization's calls: another organization's call is answered like a missing one.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { assertOrg } from '../auth/authenticate.js';
 import { dispositionHeader, recordingFilename } from '../disposition.js';
 import { CallNotFound } from '../errors.js';
 import { CallParams, OrgHeaders, StreamBody, errorResponses } from '../schemas.js';
 import { sendObject } from '../send-object.js';
 import { issueStreamUrl } from '../stream-url.js';
+import { auditResponses, limitRate, requireAuth } from './guard.js';
+import type { AuditAction } from '../audit.js';
 import type { AppContext } from '../context.js';
 
 export const recordingRoutes =
   (ctx: AppContext): FastifyPluginAsync =>
   async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    requireAuth(app, ctx);
+    await limitRate(app, ctx.config.rateLimitMax, ctx.config.rateLimitWindowMs);
+    auditResponses(app, ctx);
 
-    /** The call if it belongs to the request's organization; another org's call is "not found". */
-    const findCall = (org: string, sid: string) => {
+    /** The call if the principal may read it; anything else is "not found", whatever the reason. */
+    const findCall = (request: FastifyRequest, sid: string, action: AuditAction) => {
+      const org = request.headers['x-organization-id'] as string;
+      const principal = request.principal!;
+      assertOrg(principal, org);
       const call = ctx.index.find(org, sid);
       if (!call) throw new CallNotFound(sid);
+      request.audited = { action, org, sid: call.call_sid, principal: principal.id };
       return call;
     };
 
@@ -30,11 +44,11 @@ export const recordingRoutes =
         },
       },
       async (request, reply) => {
-        const call = findCall(request.headers['x-organization-id'], request.params.call_sid);
+        const call = findCall(request, request.params.call_sid, 'stream_url');
         // A URL to nothing would only fail later in the player: check the object is there.
         await ctx.storage.stat(call.storage_key);
         reply.header('cache-control', 'private, no-store');
-        return { success: true as const, data: await issueStreamUrl(ctx, call) };
+        return { success: true as const, data: await issueStreamUrl(ctx, call, request.principal!.id) };
       },
     );
 
@@ -44,7 +58,7 @@ export const recordingRoutes =
       url: '/api/calls/:call_sid/recording/download',
       schema: { params: CallParams, headers: OrgHeaders, response: errorResponses },
       handler: async (request, reply) => {
-        const call = findCall(request.headers['x-organization-id'], request.params.call_sid);
+        const call = findCall(request, request.params.call_sid, 'download');
         return sendObject(request, reply, ctx.storage, {
           key: call.storage_key,
           contentType: call.content_type,

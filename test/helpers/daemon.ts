@@ -17,6 +17,8 @@ export interface Daemon {
   dir: string;
   ctx: AppContext;
   app: FastifyInstance;
+  /** Request headers for `org`: an API key holding it (made once, cached) and X-Organization-Id. */
+  headers(org: string): Record<string, string>;
   /** Registers `bytes` as the recording of a call, through the same path as `calls add`. */
   addCall(input: Omit<RegisterInput, 'file'> & { bytes: Buffer; name?: string }): Promise<void>;
   stop(): Promise<void>;
@@ -40,7 +42,12 @@ export async function startDaemon(env: Record<string, string> = {}): Promise<Dae
   const port = typeof address === 'object' && address ? address.port : 0;
   if (!config.publicUrl) ctx.publicUrl = defaultPublicUrl('127.0.0.1', port);
   let n = 0;
+  const keys = new Map<string, string>();
   return {
+    headers(org) {
+      if (!keys.has(org)) keys.set(org, ctx.apiKeys.create({ orgs: [org], label: 'test' }).key);
+      return { Authorization: `Bearer ${keys.get(org)}`, 'X-Organization-Id': org };
+    },
     url: `http://127.0.0.1:${port}`,
     dir,
     ctx,

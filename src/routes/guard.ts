@@ -1,0 +1,56 @@
+/**
+ * Who may call the API routes, and the access audit of what they read:
+ * authenticate in `onRequest` (before anything else runs), rate-limit per credential,
+ * and record each stream URL issued and each download in `onResponse`.
+ */
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RateLimited } from '../errors.js';
+import type { AuditAction } from '../audit.js';
+import type { Principal } from '../auth/authenticate.js';
+import type { AppContext } from '../context.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+    /** Set by a handler once it knows which call is read: the audit records it. */
+    audited?: { action: AuditAction; org: string; sid: string; principal: string | null };
+  }
+}
+
+/** Authenticate every request of this scope; its principal is `request.principal`. */
+export function requireAuth(app: FastifyInstance, ctx: AppContext): void {
+  app.addHook('onRequest', async (request) => {
+    request.principal = await ctx.authenticate(request.headers);
+  });
+}
+
+/** Per-credential (or, with no credential, per-address) limits for this scope. */
+export async function limitRate(app: FastifyInstance, max: number, windowMs: number): Promise<void> {
+  if (max <= 0) return;
+  await app.register(rateLimit, {
+    max,
+    timeWindow: windowMs,
+    hook: 'preHandler',
+    keyGenerator: (request) => (request.principal ? `p:${request.principal.kind}:${request.principal.id}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) => new RateLimited(context.after),
+  });
+}
+
+/** Record `request.audited` with the response's status and byte count. */
+export function auditResponses(app: FastifyInstance, ctx: AppContext): void {
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const a = request.audited;
+    if (!a) return;
+    const sentBody = request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206);
+    ctx.audit.record({
+      action: a.action,
+      org: a.org,
+      callSid: a.sid,
+      principal: a.principal,
+      client: request.ip,
+      status: reply.statusCode,
+      bytes: a.action === 'stream_url' ? undefined : sentBody ? Number(reply.getHeader('content-length') ?? 0) : 0,
+    });
+  });
+}
