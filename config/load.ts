@@ -72,6 +72,9 @@ function crossChecks(config: Config): string[] {
       if (!config[key]) problems.push(`${envName(key)}: required when RECPROXY_STORAGE=minio`);
     }
   }
+  if (config.streamUrlReuseSec * 2 > config.streamTtl) {
+    problems.push(`${envName('streamUrlReuseSec')}: must be at most half of RECPROXY_STREAM_TTL (${config.streamTtl})`);
+  }
   if (config.authMode === 'jwt' && !config.jwtSecret === !config.jwtJwksUrl) {
     problems.push(`${envName('jwtSecret')} / ${envName('jwtJwksUrl')}: set exactly one when RECPROXY_AUTH_MODE=jwt`);
   }

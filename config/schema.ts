@@ -23,6 +23,7 @@ export const ConfigSchema = Type.Object(
     localRoot: str('a directory path', { minLength: 1 }),
     streamMode: oneOf('presigned', 'proxy'),
     streamTtl: int(1, 7 * 24 * 3600, 'whole seconds from 1 to 604800'),
+    streamUrlReuseSec: int(0, 3600, 'whole seconds from 0 (never reuse) to 3600'),
     downloadTtl: int(1, 7 * 24 * 3600, 'whole seconds from 1 to 604800'),
     signingKeys: Type.Optional(
       str('comma-separated kid:secret pairs, each secret at least 32 characters', {
@@ -76,6 +77,7 @@ export const DEFAULTS: Config = {
   streamMode: 'presigned',
   streamTtl: 3600,
   downloadTtl: 300,
+  streamUrlReuseSec: 60,
   signingKeyFile: './data/signing.key',
   authMode: 'api-key',
   jwtOrgClaim: 'org',

@@ -9,6 +9,7 @@ import { createJwtVerifier } from './auth/jwt.js';
 import { CallIndex } from './call-index.js';
 import { loadSigningKeys } from './signing-keys.js';
 import { createStorage } from './storage.js';
+import { StreamUrlCache } from './stream-url.js';
 import { TokenSigner } from './token.js';
 import type { Config } from '../config/schema.js';
 import type { SignOptions, SignedUrl, StorageAdapter } from '../adapters/types.js';
@@ -19,6 +20,8 @@ export interface AppContext {
   storage: StorageAdapter;
   signer: TokenSigner;
   apiKeys: ApiKeyStore;
+  /** Stream URLs recently issued, reused within RECPROXY_STREAM_URL_REUSE_SEC. */
+  streamUrls: StreamUrlCache;
   audit: AuditLog;
   /** Request headers → Principal, per the configured auth mode. @throws Unauthorized */
   authenticate: Authenticator;
@@ -49,6 +52,7 @@ export async function createContext(config: Config): Promise<AppContext> {
     signer,
     apiKeys,
     audit,
+    streamUrls: new StreamUrlCache(config.streamUrlReuseSec * 1000),
     authenticate: createAuthenticator({
       mode: config.authMode as AuthMode,
       apiKeys,

@@ -2,6 +2,12 @@
  * The stream endpoint's URL for a call: a presigned storage URL (S3/MinIO, `presigned` mode)
  * or a daemon media URL (local disk, or `proxy` mode). `expires_in` is the URL's remaining
  * lifetime, rounded up to whole seconds.
+ *
+ * A URL is handed out again, unchanged, for up to RECPROXY_STREAM_URL_REUSE_SEC after it was
+ * made (its `expires_in` shrinking honestly): a player that asks again within that window gets
+ * the same URL, so the browser's cache keeps working, and the storage check and signature are
+ * not paid again. Past that margin a fresh URL is made. A recording deleted from storage can
+ * thus still be handed a URL for at most that window; the URL itself then answers 404.
  */
 import { recordingFilename } from './disposition.js';
 import type { CallRow } from './call-index.js';
@@ -14,21 +20,72 @@ export interface StreamUrl {
   filename: string;
 }
 
+interface Issued {
+  url: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/** Recently issued URLs by call, storage key and principal; bounded, oldest evicted first. */
+export class StreamUrlCache {
+  readonly #entries = new Map<string, Issued>();
+
+  constructor(
+    readonly reuseMs: number,
+    readonly maxEntries = 50_000,
+  ) {}
+
+  get(key: string, nowMs: number): Issued | undefined {
+    const hit = this.#entries.get(key);
+    if (!hit) return undefined;
+    if (nowMs - hit.issuedAt > this.reuseMs || nowMs >= hit.expiresAt) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return hit;
+  }
+
+  set(key: string, issued: Issued): void {
+    if (this.reuseMs <= 0) return;
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(key, issued);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/**
+ * @throws ObjectNotFound when the recording is not in storage (checked whenever a URL is made),
+ *         StorageUnavailable
+ */
 export async function issueStreamUrl(ctx: AppContext, call: CallRow, principal: string, nowMs = Date.now()): Promise<StreamUrl> {
   const filename = recordingFilename(call.to_number, call.content_type);
-  const options = {
-    expiresIn: ctx.config.streamTtl,
-    disposition: 'inline' as const,
-    filename,
-    contentType: call.content_type,
-  };
-  const direct = ctx.config.streamMode === 'presigned' && ctx.storage.name !== 'local';
-  const signed = direct ? await ctx.storage.signedUrl(call.storage_key, options) : ctx.mediaUrl(call.storage_key, options, { org: call.org_id, sid: call.call_sid, principal });
+  const cacheKey = `${call.call_sid}\u0000${call.storage_key}\u0000${principal}`;
+  let issued = ctx.streamUrls.get(cacheKey, nowMs);
+  if (!issued) {
+    // A URL to nothing would only fail later in the player: check the object is there.
+    await ctx.storage.stat(call.storage_key);
+    const options = {
+      expiresIn: ctx.config.streamTtl,
+      disposition: 'inline' as const,
+      filename,
+      contentType: call.content_type,
+    };
+    const direct = ctx.config.streamMode === 'presigned' && ctx.storage.name !== 'local';
+    const signed = direct
+      ? await ctx.storage.signedUrl(call.storage_key, options)
+      : ctx.mediaUrl(call.storage_key, options, { org: call.org_id, sid: call.call_sid, principal });
+    issued = { url: signed.url, issuedAt: nowMs, expiresAt: signed.expiresAt.getTime() };
+    ctx.streamUrls.set(cacheKey, issued);
+  }
   return {
-    url: signed.url,
+    url: issued.url,
     // Signatures and tokens count whole seconds from a whole-second start, so the real
     // lifetime is within a second below this; a fresh URL reports exactly the TTL.
-    expires_in: Math.max(0, Math.ceil((signed.expiresAt.getTime() - nowMs) / 1000)),
+    expires_in: Math.min(ctx.config.streamTtl, Math.max(0, Math.ceil((issued.expiresAt - nowMs) / 1000))),
     content_type: call.content_type,
     filename,
   };
