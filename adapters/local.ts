@@ -4,14 +4,16 @@
  * outside the root: the resolved path, and the real path behind any symlink, must lie inside it.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, realpathSync } from 'node:fs';
 import { mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidKey, ObjectNotFound, StorageUnavailable } from '../src/errors.js';
 import { typeForName } from '../src/media-types.js';
-import type { ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from './types.js';
+import type {
+  ObjectMeta, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
+} from './types.js';
 
 export interface LocalAdapterOptions {
   root: string;
@@ -67,18 +69,61 @@ export class LocalAdapter implements StorageAdapter {
         end: options.range?.end,
         highWaterMark: this.#highWaterMark,
       });
-      const signal = options.signal;
-      if (signal) {
-        const abort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-        if (signal.aborted) abort();
-        else signal.addEventListener('abort', abort, { once: true });
-        body.once('close', () => signal.removeEventListener('abort', abort));
-      }
+      abortWith(body, options.signal);
       return { meta, body };
     } catch (err) {
       await handle.close();
       throw mapError(err, key);
     }
+  }
+
+  /**
+   * The serving fast path: one real-path check, one open, one fstat, and the bytes then stream
+   * from that descriptor, so they are the file the metadata describes. The three metadata calls
+   * are synchronous (as nginx makes them): on a local disk they take microseconds from the
+   * kernel's caches, where three thread-pool round trips cost more than the work. Reads of the
+   * data itself stay asynchronous.
+   * @throws ObjectNotFound, InvalidKey (outside the root), StorageUnavailable
+   */
+  async open(key: string): Promise<OpenedObject> {
+    const path = this.#inside(key);
+    const root = await this.#rootReal();
+    let fd: number | undefined;
+    let meta: ObjectMeta;
+    try {
+      const real = realpathSync.native(path);
+      if (!isWithin(real, root)) throw new InvalidKey(`${key} leaves the storage root`);
+      fd = openSync(real, 'r');
+      const info = fstatSync(fd);
+      if (!info.isFile()) throw new ObjectNotFound(key);
+      meta = metaOf(key, info);
+    } catch (err) {
+      if (fd !== undefined) closeSync(fd);
+      throw mapError(err, key);
+    }
+    const handle = fd;
+    let released = false;
+    return {
+      meta,
+      read: (options: ReadOptions = {}) => {
+        if (released) throw new Error('read after close');
+        released = true;
+        const body = createReadStream('', {
+          fd: handle,
+          start: options.range?.start,
+          end: options.range?.end,
+          highWaterMark: this.#highWaterMark,
+          autoClose: true,
+        });
+        abortWith(body, options.signal);
+        return body;
+      },
+      close: () => {
+        if (released) return;
+        released = true;
+        closeSync(handle);
+      },
+    };
   }
 
   /**
@@ -92,7 +137,7 @@ export class LocalAdapter implements StorageAdapter {
     try {
       await mkdir(dir, { recursive: true });
       const realDir = await realpath(dir);
-      if (!isWithin(realDir, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
+      if (!isDirWithin(realDir, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
       await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, createWriteStream(tmp, { flags: 'wx' }));
       const written = await stat(tmp);
       if (options.size !== undefined && written.size !== options.size) {
@@ -112,7 +157,7 @@ export class LocalAdapter implements StorageAdapter {
     const path = this.#inside(key);
     try {
       const real = await realpath(dirname(path));
-      if (!isWithin(real, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
+      if (!isDirWithin(real, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
       await unlink(path);
     } catch (err) {
       if (MISSING.has((err as NodeJS.ErrnoException).code ?? '')) return;
@@ -150,6 +195,20 @@ export class LocalAdapter implements StorageAdapter {
     if (!isWithin(real, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
     return real;
   }
+}
+
+/** Destroys `body` when `signal` aborts (at once if it already has). */
+function abortWith(body: Readable, signal: AbortSignal | undefined): void {
+  if (!signal) return;
+  const abort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
+  body.once('close', () => signal.removeEventListener('abort', abort));
+}
+
+/** A directory that is the root itself or lies inside it. */
+function isDirWithin(dir: string, root: string): boolean {
+  return dir === root || isWithin(dir, root);
 }
 
 function isWithin(path: string, root: string): boolean {

@@ -55,6 +55,15 @@ export interface SignedUrl {
   expiresAt: Date;
 }
 
+/** One object looked up once: its metadata now, its bytes on demand, from the same version. */
+export interface OpenedObject {
+  meta: ObjectMeta;
+  /** Stream `range` (or the whole object). Call at most once; the handle is released when the body closes. */
+  read(options?: ReadOptions): Readable;
+  /** Release the handle without reading. Safe to call after `read` (it does nothing then). */
+  close(): void;
+}
+
 export interface StorageAdapter {
   /** Short name: "local", "s3" or "minio". */
   readonly name: string;
@@ -70,6 +79,13 @@ export interface StorageAdapter {
    *         the body stream errors with StorageUnavailable if the backend fails mid-way.
    */
   read(key: string, options?: ReadOptions): Promise<ReadResult>;
+  /**
+   * Optional fast path for serving bytes: `stat` and `read` with a single lookup, the bytes
+   * guaranteed to belong to the metadata returned. Adapters without it are served by
+   * `stat` then `read`.
+   * @throws ObjectNotFound, InvalidKey, StorageUnavailable
+   */
+  open?(key: string): Promise<OpenedObject>;
   /**
    * Store `body` at `key` atomically: a reader sees the old object or the whole new one,
    * never a part; a failed write leaves nothing behind.

@@ -24,14 +24,17 @@ export async function sendObject(
   storage: StorageAdapter,
   options: SendObjectOptions,
 ): Promise<FastifyReply> {
-  const meta = await storage.stat(options.key);
+  const opened = storage.open ? await storage.open(options.key) : undefined;
+  const meta = opened ? opened.meta : await storage.stat(options.key);
   const decision = decideBytes(request.method, request.headers, meta);
   reply.headers(decision.headers);
   reply.header('cache-control', options.cacheControl);
-  if (decision.status === 412) throw new PreconditionFailed();
-  if (decision.status === 416) throw new RangeNotSatisfiable(meta.size);
-  if (decision.status === 304) return reply.code(304).send();
-
+  if (decision.status === 304 || decision.status === 412 || decision.status === 416 || request.method === 'HEAD') {
+    opened?.close();
+    if (decision.status === 412) throw new PreconditionFailed();
+    if (decision.status === 416) throw new RangeNotSatisfiable(meta.size);
+    if (decision.status === 304) return reply.code(304).send();
+  }
   reply.header('content-type', options.contentType);
   reply.header('content-disposition', options.contentDisposition);
   reply.code(decision.status);
@@ -45,6 +48,7 @@ export async function sendObject(
   const signal = options.maxReadMs
     ? AbortSignal.any([controller.signal, AbortSignal.timeout(options.maxReadMs)])
     : controller.signal;
-  const { body } = await storage.read(options.key, { range: decision.range, signal });
+  const readOptions = { range: decision.range, signal };
+  const body = opened ? opened.read(readOptions) : (await storage.read(options.key, readOptions)).body;
   return reply.send(body);
 }

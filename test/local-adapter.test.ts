@@ -28,6 +28,11 @@ t.test('the local adapter never leaves its root', async (t) => {
     await t.rejects(a.stat(key), { code: /INVALID_STORAGE_KEY/ }, `stat ${JSON.stringify(key)}`);
     await t.rejects(a.read(key), { code: /INVALID_STORAGE_KEY/ }, `read ${JSON.stringify(key)}`);
   }
+  for (const key of ['../outside/secret.wav', 'link.wav', 'linkdir/secret.wav']) {
+    await t.rejects(a.open(key), { code: /INVALID_STORAGE_KEY/ }, `open ${JSON.stringify(key)}`);
+  }
+  await t.rejects(a.open('missing.wav'), { code: 'OBJECT_NOT_FOUND' });
+  await t.rejects(a.open('adir-not-yet'), { code: 'OBJECT_NOT_FOUND' });
   await t.rejects(a.write('linkdir/new.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'INVALID_STORAGE_KEY' });
   await t.rejects(a.write('../escape.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'INVALID_STORAGE_KEY' });
   await t.rejects(a.delete('linkdir/secret.wav'), { code: 'INVALID_STORAGE_KEY' });
@@ -36,6 +41,34 @@ t.test('the local adapter never leaves its root', async (t) => {
   await t.rejects(a.stat('linkdir'), { code: /INVALID_STORAGE_KEY/ });
   await mkdir(join(root, 'adir'));
   await t.rejects(a.read('adir'), { code: 'OBJECT_NOT_FOUND' }, 'a directory is not an object');
+});
+
+t.test('open: one lookup, the bytes of that version, ranges, release without reading', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
+  const a = new LocalAdapter({ root, signUrl });
+  await a.write('v.wav', Buffer.from('first version'), { contentType: 'audio/wav' });
+  const opened = await a.open('v.wav');
+  t.equal(opened.meta.size, 13);
+  await a.write('v.wav', Buffer.from('second, longer version'), { contentType: 'audio/wav' });
+  const chunks: Buffer[] = [];
+  for await (const c of opened.read({ range: { start: 0, end: 4 } })) chunks.push(c as Buffer);
+  t.equal(Buffer.concat(chunks).toString(), 'first', 'the opened version, even after a replace');
+  t.throws(() => opened.read(), /read after close/, 'one read per open');
+  opened.close();
+  const idle = await a.open('v.wav');
+  idle.close();
+  idle.close();
+  t.throws(() => idle.read(), /read after close/, 'closed without reading');
+  const aborted = await a.open('v.wav');
+  const controller = new AbortController();
+  controller.abort(new Error('gone'));
+  const body = aborted.read({ signal: controller.signal });
+  await t.rejects(
+    (async () => {
+      for await (const _ of body) void _;
+    })(),
+    /gone/,
+  );
 });
 
 t.test('a failed write leaves nothing behind, not even its temporary file', async (t) => {
