@@ -40,14 +40,17 @@ export async function sendObject(
   reply.code(decision.status);
   if (request.method === 'HEAD') return reply.send();
 
+  // One controller for both ends of a read's life: the client going away, and the download's
+  // internal lifetime running out.
   const controller = new AbortController();
-  const onClose = () => {
+  const timer = options.maxReadMs
+    ? setTimeout(() => controller.abort(new Error('download lifetime over')), options.maxReadMs).unref()
+    : undefined;
+  reply.raw.once('close', () => {
+    clearTimeout(timer);
     if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
-  };
-  reply.raw.once('close', onClose);
-  const signal = options.maxReadMs
-    ? AbortSignal.any([controller.signal, AbortSignal.timeout(options.maxReadMs)])
-    : controller.signal;
+  });
+  const signal = controller.signal;
   const readOptions = { range: decision.range, signal };
   const body = opened ? opened.read(readOptions) : (await storage.read(options.key, readOptions)).body;
   return reply.send(body);
