@@ -53,5 +53,22 @@ export async function sendObject(
   const signal = controller.signal;
   const readOptions = { range: decision.range, signal };
   const body = opened ? opened.read(readOptions) : (await storage.read(options.key, readOptions)).body;
+  countBodyBytes(request, reply);
   return reply.send(body);
+}
+
+/**
+ * Counts the body bytes written to the response into `request.bytesSent`, for the audit. It
+ * wraps this response's `write` (what the body pipe calls) rather than listening for 'data',
+ * which would start the body flowing before Fastify pipes it.
+ */
+function countBodyBytes(request: FastifyRequest, reply: FastifyReply): void {
+  request.bytesSent = 0;
+  const raw = reply.raw;
+  const write = raw.write;
+  raw.write = function (this: typeof raw, chunk: unknown, ...rest: unknown[]) {
+    if (typeof chunk === 'string') request.bytesSent! += Buffer.byteLength(chunk);
+    else if (chunk instanceof Uint8Array) request.bytesSent! += chunk.length;
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof raw.write;
 }

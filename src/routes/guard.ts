@@ -15,6 +15,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** Set by a handler once it knows which call is read: the audit records it. */
     audited?: { action: AuditAction; org: string; sid: string; principal: string | null };
+    /** Body bytes handed to the response so far (byte routes only). */
+    bytesSent?: number;
   }
 }
 
@@ -37,20 +39,25 @@ export async function limitRate(app: FastifyInstance, max: number, windowMs: num
   });
 }
 
-/** Record `request.audited` with the response's status and byte count. */
+/**
+ * Record `request.audited` when the response closes — finished or cut off by the client — with
+ * its status and the body bytes that actually left for the client (`request.bytesSent`, counted
+ * by sendObject), so aborted reads are in the audit too.
+ */
 export function auditResponses(app: FastifyInstance, ctx: AppContext): void {
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    const a = request.audited;
-    if (!a) return;
-    const sentBody = request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206);
-    ctx.audit.record({
-      action: a.action,
-      org: a.org,
-      callSid: a.sid,
-      principal: a.principal,
-      client: request.ip,
-      status: reply.statusCode,
-      bytes: a.action === 'stream_url' ? undefined : sentBody ? Number(reply.getHeader('content-length') ?? 0) : 0,
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.raw.once('close', () => {
+      const a = request.audited;
+      if (!a) return;
+      ctx.audit.record({
+        action: a.action,
+        org: a.org,
+        callSid: a.sid,
+        principal: a.principal,
+        client: request.ip,
+        status: reply.raw.statusCode,
+        bytes: a.action === 'stream_url' ? undefined : (request.bytesSent ?? 0),
+      });
     });
   });
 }
