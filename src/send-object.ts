@@ -37,6 +37,7 @@ export async function sendObject(
   }
   reply.header('content-type', options.contentType);
   reply.header('content-disposition', options.contentDisposition);
+  reply.header('x-content-type-options', 'nosniff');
   reply.code(decision.status);
   if (request.method === 'HEAD') return reply.send();
 

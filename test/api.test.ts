@@ -40,6 +40,7 @@ t.test('a 60 s recording: stream URL, ranged playback, byte-exact download', asy
   const dl = await fetch(`${d.url}/api/calls/call_abc123/recording/download`, { headers: d.headers(ORG) });
   t.equal(dl.status, 200);
   t.equal(dl.headers.get('content-type'), 'audio/wav');
+  t.equal(dl.headers.get('x-content-type-options'), 'nosniff', 'browsers must not sniff the bytes');
   t.equal(dl.headers.get('content-disposition'), 'attachment; filename="recording_+15559876543.wav"');
   t.equal(dl.headers.get('content-length'), String(wav.length));
   t.ok(dl.headers.get('etag'));
