@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { MinioAdapter, type MinioAdapterOptions } from '../adapters/minio.js';
-import { adapterContract, collect } from './helpers/adapter-contract.js';
+import { adapterContract, backendOutage, collect } from './helpers/adapter-contract.js';
 import { S3RVER_CREDENTIALS, startBlackhole, startS3Server, startStallingServer } from './helpers/s3-server.js';
 
 const BUCKET = 'recordings';
@@ -103,32 +103,8 @@ t.test('signed URLs: public endpoint, shape, and a valid SigV4 signature', async
   t.equal(capped.searchParams.get('X-Amz-Expires'), '604800', 'capped at 7 days');
 });
 
-t.test('backend down, then back on the same port', async (t) => {
-  const directory = await mkdtemp(join(tmpdir(), 'recproxy-minio-down-'));
-  t.teardown(() => rm(directory, { recursive: true, force: true }));
-  let backend = await startS3Server({ buckets: [BUCKET], directory });
-  t.teardown(() => backend.stop());
-  const timeoutMs = 1000;
-  const adapter = adapterFor(t, { endpoint: backend.endpoint, timeoutMs });
-  const bytes = randomBytes(50_000);
-  await adapter.write('down/a.wav', bytes, { contentType: 'audio/wav' });
-  await backend.stop();
-
-  for (const [label, op] of [
-    ['stat', () => adapter.stat('down/a.wav')],
-    ['read', () => adapter.read('down/a.wav', { range: { start: 0, end: 9 } })],
-    ['write', () => adapter.write('down/b.wav', bytes, { contentType: 'audio/wav' })],
-    ['delete', () => adapter.delete('down/a.wav')],
-  ] as const) {
-    const start = Date.now();
-    await t.rejects(op() as Promise<unknown>, { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
-    t.ok(Date.now() - start < 5 * timeoutMs, `${label}: answered in ${Date.now() - start} ms`);
-  }
-
-  backend = await startS3Server({ buckets: [BUCKET], directory, port: backend.port });
-  t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
-  t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
-});
+t.test('backend down, then back on the same port', (t) =>
+  backendOutage(t, 'recproxy-minio-down-', BUCKET, (endpoint, timeoutMs) => adapterFor(t, { endpoint, timeoutMs })));
 
 t.test('a backend that never answers times out', async (t) => {
   const hole = await startBlackhole();

@@ -7,7 +7,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { S3Adapter, type S3AdapterOptions } from '../adapters/s3.js';
 import type { SignOptions } from '../adapters/types.js';
-import { adapterContract, collect } from './helpers/adapter-contract.js';
+import { adapterContract, backendOutage, collect } from './helpers/adapter-contract.js';
 import { S3RVER_CREDENTIALS, startBlackhole, startS3Server, startStallingServer } from './helpers/s3-server.js';
 
 const BUCKET = 'recordings';
@@ -127,35 +127,12 @@ t.test('signed URLs: non-ASCII filenames, 7-day cap, speed', async (t) => {
   };
   const ours = await time((i) => adapter.signedUrl(`k/${i}.wav`, SIGN));
   const theirs = await time((i) => getSignedUrl(sdk, new GetObjectCommand({ Bucket: BUCKET, Key: `k/${i}.wav` }), { expiresIn: 900 }));
-  t.ok(ours < theirs, `faster than getSignedUrl per call (${(ours / 500).toFixed(3)} ms vs ${(theirs / 500).toFixed(3)} ms)`);
+  // A figure for the reader, not an assertion: speed lives in `npm run bench`.
+  t.comment(`signedUrl ${(ours / 500).toFixed(3)} ms per call; getSignedUrl ${(theirs / 500).toFixed(3)} ms`);
 });
 
-t.test('backend down, then back on the same port', async (t) => {
-  const directory = await mkdtemp(join(tmpdir(), 'recproxy-s3-down-'));
-  t.teardown(() => rm(directory, { recursive: true, force: true }));
-  let backend = await startS3Server({ buckets: [BUCKET], directory });
-  t.teardown(() => backend.stop());
-  const timeoutMs = 1000;
-  const adapter = adapterFor(t, { endpoint: backend.endpoint, timeoutMs });
-  const bytes = randomBytes(50_000);
-  await adapter.write('down/a.wav', bytes, { contentType: 'audio/wav' });
-  await backend.stop();
-
-  for (const [label, op] of [
-    ['stat', () => adapter.stat('down/a.wav')],
-    ['read', () => adapter.read('down/a.wav', { range: { start: 0, end: 9 } })],
-    ['write', () => adapter.write('down/b.wav', bytes, { contentType: 'audio/wav' })],
-    ['delete', () => adapter.delete('down/a.wav')],
-  ] as const) {
-    const start = Date.now();
-    await t.rejects(op() as Promise<unknown>, { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
-    t.ok(Date.now() - start < 5 * timeoutMs, `${label}: answered in ${Date.now() - start} ms`);
-  }
-
-  backend = await startS3Server({ buckets: [BUCKET], directory, port: backend.port });
-  t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
-  t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
-});
+t.test('backend down, then back on the same port', (t) =>
+  backendOutage(t, 'recproxy-s3-down-', BUCKET, (endpoint, timeoutMs) => adapterFor(t, { endpoint, timeoutMs })));
 
 t.test('a backend that never answers times out', async (t) => {
   const hole = await startBlackhole();

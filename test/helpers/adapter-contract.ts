@@ -7,7 +7,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Test } from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { StorageAdapter } from '../../adapters/types.js';
+import { startS3Server } from './s3-server.js';
 
 export interface ContractSubject {
   adapter: StorageAdapter;
@@ -240,4 +244,42 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
       t.match(res.headers.get('content-disposition') ?? '', /^inline; filename="[ -~]+"; filename\*=UTF-8''Anruf%20M%C3%BCller\.wav$/);
     });
   });
+}
+
+/**
+ * For network adapters: with the S3-protocol server stopped every call fails with
+ * StorageUnavailable (not a hang), and once it is back on the same port the same adapter
+ * instance works again.
+ */
+export async function backendOutage(
+  t: Test,
+  prefix: string,
+  bucket: string,
+  make: (endpoint: string, timeoutMs: number) => StorageAdapter,
+): Promise<void> {
+  const directory = await mkdtemp(join(tmpdir(), prefix));
+  t.teardown(() => rm(directory, { recursive: true, force: true }));
+  let backend = await startS3Server({ buckets: [bucket], directory });
+  t.teardown(() => backend.stop());
+  const timeoutMs = 1000;
+  const adapter = make(backend.endpoint, timeoutMs);
+  const bytes = randomBytes(50_000);
+  await adapter.write('down/a.wav', bytes, { contentType: 'audio/wav' });
+  await backend.stop();
+
+  for (const [label, op] of [
+    ['stat', () => adapter.stat('down/a.wav')],
+    ['read', () => adapter.read('down/a.wav', { range: { start: 0, end: 9 } })],
+    ['write', () => adapter.write('down/b.wav', bytes, { contentType: 'audio/wav' })],
+    ['delete', () => adapter.delete('down/a.wav')],
+  ] as const) {
+    const start = Date.now();
+    await t.rejects(op() as Promise<unknown>, { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
+    // A guard against hanging, not a speed target.
+    t.ok(Date.now() - start < 5 * timeoutMs, `${label}: answered in ${Date.now() - start} ms`);
+  }
+
+  backend = await startS3Server({ buckets: [bucket], directory, port: backend.port });
+  t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
+  t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
 }
