@@ -23,6 +23,8 @@ export const InvalidOrganization = createError(
   400,
 );
 export const InvalidRequest = createError('INVALID_REQUEST', '%s', 400);
+export const HeadersTooLarge = createError('HEADERS_TOO_LARGE', 'the request headers are too large', 431);
+export const RequestTimeout = createError('REQUEST_TIMEOUT', 'the request was not received in time', 408);
 export const RouteNotFound = createError('ROUTE_NOT_FOUND', 'no route for %s %s', 404);
 
 // Lookups

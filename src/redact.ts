@@ -48,6 +48,8 @@ const SECRET_PARAMS = [
 const PARAM = new RegExp(`([?&;](?:${SECRET_PARAMS.join('|')})=)[^&#\\s"']*`, 'gi');
 /** `/media/<token>`: the token is the capability. */
 const MEDIA = /(\/media\/)[^/?#\s"']+/g;
+/** A media token or a JWT (`a.b.<signature of 43+ base64url characters>`) wherever it appears. */
+const SIGNED_TOKEN = /[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43,}/g;
 /** `scheme://user:password@host` */
 const USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/?#\s@"']+@/gi;
 /** A recproxy API key anywhere. */
@@ -61,7 +63,11 @@ const AUTH_VALUE = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi;
  * Never throws; a malformed URL is redacted the same way.
  */
 export function redactUrl(url: string): string {
-  return url.replace(MEDIA, `$1${REDACTED}`).replace(PARAM, `$1${REDACTED}`).replace(USERINFO, `$1${REDACTED}@`);
+  return url
+    .replace(MEDIA, `$1${REDACTED}`)
+    .replace(PARAM, `$1${REDACTED}`)
+    .replace(USERINFO, `$1${REDACTED}@`)
+    .replace(SIGNED_TOKEN, REDACTED);
 }
 
 /** `redactUrl` plus API keys and `Bearer`/`Basic` credentials anywhere in free text. */

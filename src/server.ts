@@ -1,7 +1,9 @@
 /** Assembles the HTTP server from a context: routes, schemas, error envelope, logging. */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
+import { HeadersTooLarge, InvalidRequest, RequestTimeout } from './errors.js';
 import { installErrorHandling } from './http-errors.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
@@ -15,6 +17,30 @@ function rawError(res: ServerResponse, status: number, code: string, message: st
   const body = JSON.stringify({ success: false, error: { code, message } });
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (CR, LF or NUL inside a header,
+ * raw non-ASCII bytes in the target, obs-fold, Content-Length with Transfer-Encoding, a header
+ * block over the size limit): the same JSON envelope as every other error, on the socket.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const refused =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new HeadersTooLarge()
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RequestTimeout()
+        : new InvalidRequest('the request is malformed');
+  const { statusCode: status, code, message } = refused;
+  const body = JSON.stringify({ success: false, error: { code, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 export interface ServerOptions {
@@ -36,6 +62,10 @@ export async function buildServer(ctx: AppContext, options: ServerOptions = {}):
       onBadUrl: (_path, _req, res) => rawError(res, 400, 'INVALID_REQUEST', 'the request URL is malformed'),
     },
     return503OnClosing: true,
+    clientErrorHandler: clientError,
+    // Node keeps the first of two Authorization headers and drops the second; joined, they are
+    // one malformed value (401), so a request cannot carry two credentials.
+    http: { joinDuplicateHeaders: true },
   });
   installErrorHandling(app);
   if (ctx.config.corsOrigins) {

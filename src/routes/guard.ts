@@ -46,6 +46,9 @@ export async function limitRate(app: FastifyInstance, max: number, windowMs: num
  */
 export function auditResponses(app: FastifyInstance, ctx: AppContext): void {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    // Read now: once the socket is gone (a client that left mid-body, Connection: close),
+    // request.ip is undefined unless something happened to read it earlier.
+    const client = request.ip;
     reply.raw.once('close', () => {
       const a = request.audited;
       if (!a) return;
@@ -54,7 +57,7 @@ export function auditResponses(app: FastifyInstance, ctx: AppContext): void {
         org: a.org,
         callSid: a.sid,
         principal: a.principal,
-        client: request.ip,
+        client,
         status: reply.raw.statusCode,
         bytes: a.action === 'stream_url' ? undefined : (request.bytesSent ?? 0),
       });
