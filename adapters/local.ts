@@ -19,7 +19,7 @@ export interface LocalAdapterOptions {
   root: string;
   /** Makes the daemon URL (a media token) for a key. */
   signUrl: (key: string, options: SignOptions) => SignedUrl;
-  /** Read buffer size; larger moves big files with fewer syscalls. */
+  /** Read buffer size per open download (default 64 KiB). */
   highWaterMark?: number;
 }
 
@@ -35,7 +35,9 @@ export class LocalAdapter implements StorageAdapter {
   constructor(options: LocalAdapterOptions) {
     this.#root = resolve(options.root);
     this.#signUrl = options.signUrl;
-    this.#highWaterMark = options.highWaterMark ?? 256 * 1024;
+    // 64 KiB, as fs streams default to: 256 KiB moved no more bytes per second here and held four
+    // times the memory per open download (200 concurrent 50 MB downloads: 287 MiB RSS against ~100).
+    this.#highWaterMark = options.highWaterMark ?? 64 * 1024;
   }
 
   /**
