@@ -1,0 +1,298 @@
+/**
+ * `npm run bench`: recproxy against its peers on this machine (see BENCHMARKS.md).
+ *
+ * Prepares recordings in a temp dir (registered with the real CLI), starts each server as its
+ * own child process on a free 127.0.0.1 port, drives load from another process (wrk, else
+ * autocannon), samples each server's RSS, prints a table and writes bench/results.json.
+ * Every child is stopped at the end, on error and on SIGINT/SIGTERM.
+ *
+ * Environment: BENCH_SECONDS (default 5) per measured run, after a 1 s warm-up;
+ * BENCH_REPEAT (default 2) repetitions of each run, interleaved; the best one is reported;
+ * BENCH_ONLY=stream,growth (scenario ids) to run a subset;
+ * BENCH_CPU_PROF=DIR to run every recproxy under `node --cpu-prof`, profiles written to DIR
+ * (summarise one with `node bench/cpu-top.mjs DIR/recproxy-local.cpuprofile`).
+ */
+
+/**
+ * Headers of every request to recproxy's /api: the API key (made with `recproxy keys create`
+ * at start, one for every index: they are copies) and the organization.
+ */
+const RECPROXY_HEADERS = (apiKey) => ({ Authorization: `Bearer ${apiKey}`, 'X-Organization-Id': ORG });
+
+import { execFileSync } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROOT, cliAdd, cliKeyCreate, copyIndex, fillIndex, makeTempDir, recproxyEnv, writeWavs } from './lib/fixtures.mjs';
+import { driverName, load, stopLoad } from './lib/load.mjs';
+import { killAllNow, sampleProcess, stopAll } from './lib/proc.mjs';
+import { evaluate, machineInfo, markdownTable, table } from './lib/report.mjs';
+import { nginxVersion, probe, startNginx, startNodePeer, startRecproxy } from './lib/servers.mjs';
+import { ORG, scenarios } from './scenarios.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const WARMUP_SECONDS = 1;
+const CONNECTIONS = 16;
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 2);
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : undefined;
+const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
+const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
+const TO = '+15550000000';
+
+const started = Date.now();
+const loadavgAtStart = loadavg(); // others' work on the machine skews every figure: see it here
+let dir;
+let interrupted = false; // set on SIGINT/SIGTERM: start nothing more
+const log = (msg) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${msg}\n`);
+
+async function cleanup() {
+  await stopLoad();
+  await stopAll();
+  if (dir) await rm(dir, { recursive: true, force: true });
+}
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping servers`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+/**
+ * Fixtures: the recordings on local disk and in s3rver, all in one index (recproxy-local and
+ * recproxy-s3 share it) with one API key, and how to start each server.
+ */
+async function prepare() {
+  dir = await makeTempDir();
+  log(`fixtures in ${dir}`);
+  const { small, large } = await writeWavs(dir);
+  const localEnv = recproxyEnv(dir);
+  const call2 = await cliAdd(localEnv, { org: ORG, sid: 'call_bench2mb', to: TO, file: small });
+  const call50 = await cliAdd(localEnv, { org: ORG, sid: 'call_bench50mb', to: TO, file: large });
+  const headers = RECPROXY_HEADERS(await cliKeyCreate(localEnv, ORG));
+
+  const servers = new Map();
+  const prof = { cpuProfDir: CPU_PROF };
+  const root = localEnv.RECPROXY_LOCAL_ROOT;
+  const starters = {
+    s3rver: () => startNodePeer('s3rver', 's3rver.mjs', { BENCH_S3_DIR: join(dir, 's3') }),
+    'recproxy-local': () => startRecproxy('recproxy-local', localEnv, prof),
+    'recproxy-local-fresh': () => startRecproxy('recproxy-local-fresh', localEnv, prof),
+    'recproxy-s3': async () => startRecproxy('recproxy-s3', s3Env(await need('s3rver')), prof),
+    'bare-fastify': async () => startNodePeer('bare-fastify', 'bare-fastify.mjs', { BENCH_BODY: await streamBody() }),
+    'bare-node': () => startNodePeer('bare-node', 'bare-node.mjs', { BENCH_ROOT: root }),
+    'bare-node-fresh': () => startNodePeer('bare-node-fresh', 'bare-node.mjs', { BENCH_ROOT: root }),
+    'fastify-static': () => startNodePeer('fastify-static', 'fastify-static.mjs', { BENCH_ROOT: root }),
+    nginx: () => startNginx(dir, root),
+    'recproxy-1k': () => growthServer('recproxy-1k', 1000),
+    'recproxy-1m': () => growthServer('recproxy-1m', 1_000_000),
+  };
+  /** The running server `name`, started on first use (undefined: not installed); one retry. */
+  function need(name) {
+    if (interrupted) return Promise.reject(new Error('interrupted'));
+    if (!servers.has(name)) {
+      log(`starting ${name}`);
+      const start = starters[name];
+      servers.set(
+        name,
+        start().catch((err) => {
+          log(`${name} did not start (${err.message.split('\n')[0]}); trying once more`);
+          return start();
+        }),
+      );
+    }
+    return servers.get(name);
+  }
+  function s3Env(s3rver) {
+    return recproxyEnv(dir, {
+      RECPROXY_STORAGE: 's3',
+      RECPROXY_S3_BUCKET: 'recordings',
+      RECPROXY_S3_ENDPOINT: s3rver.url,
+      RECPROXY_S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    });
+  }
+  /** A copy of the index (so the API key holds) with `count` more calls. */
+  async function growthServer(name, count) {
+    const dbPath = join(dir, `${name}.db`);
+    log(`filling ${dbPath} with ${count} calls`);
+    copyIndex(localEnv.RECPROXY_DB_PATH, dbPath);
+    await fillIndex(dbPath, count, ORG, call2);
+    return startRecproxy(name, recproxyEnv(dir, { RECPROXY_DB_PATH: dbPath }), prof);
+  }
+  /** What recproxy-local answers on the stream endpoint: the body bare-fastify sends back. */
+  async function streamBody() {
+    const rp = await need('recproxy-local');
+    return (await probe(`${rp.url}/api/calls/${call2.call_sid}/recording/stream`, headers)).body;
+  }
+
+  const s3rver = await need('s3rver');
+  const s3call = await cliAdd(s3Env(s3rver), { org: ORG, sid: 'call_bench2mbs3', to: TO, file: small });
+  const fixtures = {
+    headers,
+    call2,
+    call50,
+    s3call,
+    mediaUrl: async () => JSON.parse(await streamBody()).data.url,
+    s3Direct: () => presign(s3rver.url, s3call.storage_key),
+  };
+  return { fixtures, need };
+}
+
+/** The commit measured, `-dirty` when the working tree had changes. */
+function gitDescribe() {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A presigned GET of `key` on s3rver, made by the AWS SDK's own presigner. */
+async function presign(endpoint, key) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // a notice about Node 20, not about the bench
+  const { S3Client, GetObjectCommand } = await import('@aws-sdk/client-s3');
+  const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  try {
+    return await getSignedUrl(client, new GetObjectCommand({ Bucket: 'recordings', Key: key }), { expiresIn: 3600 });
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Start the run's server and check its URL answers what the run means; the load spec. */
+async function prepareRun(run, need) {
+  const srv = await need(run.process ?? run.server);
+  if (!srv) return undefined;
+  const url = run.path !== undefined ? srv.url + run.path : await run.url();
+  const answer = await probe(url, run.headers);
+  const { status, length, json } = run.expect;
+  const bad =
+    answer.status !== status ||
+    (length !== undefined && answer.length !== length) ||
+    (json && !JSON.parse(answer.body || '{}').success);
+  if (bad) {
+    throw new Error(
+      `${run.server} answered ${answer.status}, ${answer.length} bytes (wanted ${status}${length ? `, ${length} bytes` : ''}): ` +
+        `${answer.body.slice(0, 200)}\n  server log: ${srv.log.slice(-600)}`,
+    );
+  }
+  const spec = { url, headers: run.headers, connections: run.connections ?? CONNECTIONS, seconds: run.seconds ?? SECONDS, timeoutSec: run.timeoutSec, random: run.random };
+  const backendSrv = run.backend ? await need(run.backend) : undefined;
+  return { srv, backendSrv, spec, warmup: run.warmup ?? WARMUP_SECONDS };
+}
+
+/**
+ * One measured load (after a warm-up on the first repetition), sampling the server's RSS and
+ * CPU time (and its backend's: s3rver behind recproxy-s3).
+ */
+async function loadOnce({ srv, backendSrv, spec, warmup }, repetition) {
+  if (repetition === 0 && warmup > 0) await load({ ...spec, seconds: warmup }, dir);
+  if (srv.exited) throw new Error(`${srv.name} is no longer running: ${srv.log.slice(-600)}`);
+  const server = sampleProcess(srv.pid);
+  const backend = backendSrv && sampleProcess(backendSrv.pid);
+  try {
+    const result = await load(spec, dir);
+    const { peakRssBytes, cpuSeconds } = server.stop();
+    const cpuUsPerRequest = result.requests ? (cpuSeconds * 1e6) / result.requests : undefined;
+    const extra = backend ? { backend: { name: backendSrv.name, ...backend.stop() } } : {};
+    return { ...result, peakRssBytes, cpuSeconds, cpuUsPerRequest, ...extra };
+  } finally {
+    server.stop();
+    backend?.stop();
+  }
+}
+
+/**
+ * The reported figures: the best repetition (most req/s, or with `pick: 'p99ms'` the lowest
+ * p99), with its own latencies; peak RSS over all of them.
+ */
+function combine(row, reps, spec, pick = 'rps') {
+  const better = pick === 'p99ms' ? (a, b) => b.p99ms < a.p99ms : (a, b) => b.rps > a.rps;
+  const best = reps.reduce((a, b) => (better(a, b) ? b : a));
+  const peakRssBytes = Math.max(...reps.map((r) => r.peakRssBytes));
+  const errors = reps.reduce((n, r) => n + r.errors, 0);
+  return { ...row, connections: spec.connections, seconds: spec.seconds, ...best, errors, peakRssBytes, peakRssMiB: peakRssBytes / 2 ** 20, repetitions: reps };
+}
+
+async function main() {
+  const { fixtures, need } = await prepare();
+  const all = scenarios(fixtures);
+  const unknown = (ONLY ?? []).filter((id) => !all.some((s) => s.id === id));
+  if (unknown.length) throw new Error(`BENCH_ONLY: no scenario ${unknown.join(', ')} (there are ${all.map((s) => s.id).join(', ')})`);
+  const selected = all.filter((s) => !ONLY || ONLY.includes(s.id));
+  const runs = [];
+  for (const scenario of selected) {
+    const active = [];
+    for (const run of scenario.runs) {
+      const row = { scenario: scenario.id, server: run.server };
+      try {
+        const prepared = await prepareRun(run, need);
+        if (prepared) active.push({ run, row, prepared, reps: [] });
+        else log(`${scenario.id} · ${run.server}: skipped (not installed)`);
+      } catch (err) {
+        runs.push({ ...row, failed: err.message });
+        log(`${scenario.id} · ${run.server}: failed: ${err.message}`);
+      }
+    }
+    // Repetitions interleave the servers, so a slow moment of the machine hits them alike.
+    const repeat = scenario.repeat ?? REPEAT;
+    for (let rep = 0; rep < repeat; rep++) {
+      for (const a of active) {
+        if (interrupted) return new Promise(() => undefined); // the signal handler exits
+        log(`${scenario.id} · ${a.run.server} (${rep + 1}/${repeat})`);
+        try {
+          a.reps.push(await loadOnce(a.prepared, rep));
+        } catch (err) {
+          a.failed = err.message;
+          log(`  failed: ${err.message}`);
+        }
+      }
+    }
+    // A run with a failed repetition is reported failed: its other figures are not comparable.
+    for (const a of active) runs.push(a.failed ? { ...a.row, failed: a.failed } : combine(a.row, a.reps, a.prepared.spec, scenario.pick));
+  }
+  await cleanup();
+
+  const verdicts = evaluate(selected.flatMap((s) => s.checks.map((c) => ({ scenario: s.id, ...c }))), runs);
+  const wallSeconds = (Date.now() - started) / 1000;
+  const machine = machineInfo({
+    recproxy: gitDescribe(),
+    loadGenerator: driverName,
+    nginx: nginxVersion() ?? 'not installed',
+    wallSeconds,
+    loadavgAtStart,
+    loadavgAtEnd: loadavg(),
+  });
+  process.stdout.write(`\n${table(runs, verdicts)}\n\n`);
+  for (const r of runs.filter((r) => r.errors || r.failed)) {
+    process.stdout.write(`note: ${r.scenario}/${r.server}: ${r.failed ?? `${r.errors} errors ${JSON.stringify(r.errorDetail)}`}\n`);
+  }
+  for (const r of runs.filter((r) => r.backend)) {
+    const { name, cpuSeconds, peakRssBytes } = r.backend;
+    const us = r.requests ? ((cpuSeconds * 1e6) / r.requests).toFixed(0) : '–';
+    process.stdout.write(`note: ${r.scenario}/${r.server}: its backend ${name} used ${us} µs CPU per request, peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB\n`);
+  }
+  if (process.env.BENCH_MARKDOWN) process.stdout.write(`\n${markdownTable(runs, verdicts)}\n`);
+  const summary = verdicts.map((v) => `${v.verdict} ${v.scenario}/${v.server}`).join(', ');
+  process.stdout.write(`recproxy ${machine.recproxy}; ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${driverName}; ${wallSeconds.toFixed(0)} s\n${summary}\n`);
+  const settings = { seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, connections: CONNECTIONS, threads: 1, repetitions: REPEAT };
+  await writeFile(RESULTS, JSON.stringify({ machine, settings, scenarios: selected.map(({ id, title }) => ({ id, title })), runs, checks: verdicts }, null, 2) + '\n');
+  log(`wrote ${RESULTS.replace(ROOT, '')}`);
+  process.exit(runs.some((r) => r.failed) ? 1 : 0);
+}
+
+main().catch(async (err) => {
+  log(`error: ${err.stack ?? err}`);
+  await cleanup().catch(() => undefined);
+  process.exit(1);
+});

@@ -1,0 +1,116 @@
+/**
+ * What is measured, against which peer, with which target. Each scenario lists its runs (one
+ * server, one URL, one load shape, the answer the URL must give) and its checks. Targets are
+ * the issue's; they are not tuned to the figures.
+ *
+ * A run names its `server` (the row) and the `process` it loads (default: the server), and
+ * either a `path` on that process or `url()`, resolved once the process runs; `backend`: a
+ * process whose CPU and RSS are sampled too (s3rver behind recproxy-s3).
+ * `f` holds the prepared fixtures (see run.mjs):
+ *   f.headers   the request headers for recproxy's /api (RECPROXY_HEADERS)
+ *   f.call2 / f.call50 / f.s3call   index rows of the registered recordings
+ *   f.mediaUrl() the /media/{token} URL recproxy-local hands out; f.s3Direct() a presigned s3rver GET
+ */
+export const ORG = 'org_bench';
+const MB2 = 2 * 1024 * 1024;
+const MB50 = 50 * 1024 * 1024;
+const RANGE = { Range: 'bytes=65536-131071' };
+const KIB64 = 65536;
+
+const stream = (sid) => `/api/calls/${sid}/recording/stream`;
+const download = (sid) => `/api/calls/${sid}/recording/download`;
+
+export function scenarios(f) {
+  const file = (row) => `/${row.storage_key}`; // the peers serve recproxy's local root as is
+  return [
+    {
+      id: 'stream',
+      title: 'Stream endpoint (JSON with a fresh URL)',
+      runs: [
+        { server: 'recproxy-local', path: stream(f.call2.call_sid), headers: f.headers, expect: { status: 200, json: true } },
+        { server: 'recproxy-s3', path: stream(f.s3call.call_sid), headers: f.headers, expect: { status: 200, json: true }, backend: 's3rver' },
+        { server: 'bare-fastify', path: stream(f.call2.call_sid), expect: { status: 200, json: true } },
+      ],
+      checks: [
+        { server: 'recproxy-local', peer: 'bare-fastify', metric: 'rps', min: 0.7 },
+        { server: 'recproxy-s3', peer: 'bare-fastify', metric: 'rps', min: 0.6 },
+      ],
+    },
+    {
+      id: 'download-2mb',
+      title: 'Download of the whole 2 MB recording',
+      runs: [
+        { server: 'recproxy-local', path: download(f.call2.call_sid), headers: f.headers, expect: { status: 200, length: MB2 } },
+        { server: 'bare-node', path: file(f.call2), expect: { status: 200, length: MB2 } },
+        { server: 'fastify-static', path: file(f.call2), expect: { status: 200, length: MB2 } },
+        { server: 'nginx', path: file(f.call2), expect: { status: 200, length: MB2 }, optional: true },
+      ],
+      checks: [
+        { server: 'recproxy-local', peer: 'bare-node', metric: 'mbps', min: 0.8 },
+        { server: 'recproxy-local', peer: 'fastify-static', metric: 'mbps', min: 5 },
+      ],
+    },
+    {
+      id: 'range-64k',
+      title: '64 KiB Range request (bytes=65536-131071), as a seeking player sends',
+      runs: [
+        { server: 'recproxy-local', path: download(f.call2.call_sid), headers: { ...f.headers, ...RANGE }, expect: { status: 206, length: KIB64 } },
+        { server: 'recproxy-local-media', url: f.mediaUrl, headers: RANGE, expect: { status: 206, length: KIB64 }, process: 'recproxy-local' },
+        { server: 'bare-node', path: file(f.call2), headers: RANGE, expect: { status: 206, length: KIB64 } },
+        { server: 'nginx', path: file(f.call2), headers: RANGE, expect: { status: 206, length: KIB64 }, optional: true },
+      ],
+      checks: [
+        { server: 'recproxy-local', peer: 'bare-node', metric: 'rps', min: 0.8 },
+        { server: 'recproxy-local-media', peer: 'bare-node', metric: 'rps', min: 0.8 },
+      ],
+    },
+    {
+      id: 's3-download-2mb',
+      title: 'Download of the 2 MB recording through the s3 adapter',
+      runs: [
+        { server: 'recproxy-s3', path: download(f.s3call.call_sid), headers: f.headers, expect: { status: 200, length: MB2 }, backend: 's3rver' },
+        { server: 's3rver-direct', url: f.s3Direct, expect: { status: 200, length: MB2 }, process: 's3rver' },
+      ],
+      checks: [{ server: 'recproxy-s3', peer: 's3rver-direct', metric: 'mbps', min: 0.8 }],
+    },
+    {
+      id: 'memory-50mb-c200',
+      title: '200 concurrent downloads of the 50 MB recording',
+      repeat: 1,
+      runs: [
+        {
+          server: 'recproxy-local-fresh',
+          path: download(f.call50.call_sid),
+          headers: f.headers,
+          expect: { status: 200, length: MB50 },
+          connections: 200,
+          seconds: 10,
+          warmup: 0,
+          timeoutSec: 60,
+        },
+        {
+          server: 'bare-node-fresh',
+          path: file(f.call50),
+          expect: { status: 200, length: MB50 },
+          connections: 200,
+          seconds: 10,
+          warmup: 0,
+          timeoutSec: 60,
+        },
+      ],
+      checks: [{ server: 'recproxy-local-fresh', metric: 'peakRssMiB', max: 200, unit: ' MiB' }],
+    },
+    {
+      id: 'growth',
+      title: 'Stream endpoint on random existing calls: 1,000,000 indexed calls vs 1,000',
+      // p99 is what is compared: of 3 repetitions each, the one with the lowest p99 counts.
+      repeat: 3,
+      pick: 'p99ms',
+      runs: [
+        { server: 'recproxy-1k', path: stream('call_g0'), headers: f.headers, expect: { status: 200, json: true }, random: { prefix: '/api/calls/call_g', count: 1000, suffix: '/recording/stream' } },
+        { server: 'recproxy-1m', path: stream('call_g0'), headers: f.headers, expect: { status: 200, json: true }, random: { prefix: '/api/calls/call_g', count: 1_000_000, suffix: '/recording/stream' } },
+      ],
+      checks: [{ server: 'recproxy-1m', peer: 'recproxy-1k', metric: 'p99ms', max: 1.5 }],
+    },
+  ];
+}
