@@ -12,15 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
-import { loadConfig } from '../config/load.js';
-import { createContext } from '../src/context.js';
-import { registerRecording } from '../src/register.js';
 import { loggerOptions } from '../src/redact.js';
-import { buildServer } from '../src/server.js';
 import { startDaemon } from './helpers/daemon.js';
 import { BIN, cleanEnv, runCli } from './helpers/cli.js';
 import { makeWav } from './helpers/wav.js';
-import { writeFile } from 'node:fs/promises';
 
 const JWT_SECRET = 'auth-http-test-jwt-secret-0123456789abcdef';
 const now = () => Math.floor(Date.now() / 1000);
@@ -285,28 +280,12 @@ t.test('a download the client abandons is audited with its client address', asyn
 });
 
 t.test('secrets and tokens never reach the log', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'recproxy-redact-'));
-  const config = loadConfig({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    RECPROXY_DB_PATH: join(dir, 'index.db'),
-    RECPROXY_LOCAL_ROOT: join(dir, 'recordings'),
-    RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
-    RECPROXY_LOG_LEVEL: 'debug',
-  });
-  const ctx = await createContext(config);
   const chunks: string[] = [];
   const stream = new Writable({ write: (c, _e, cb) => (chunks.push(String(c)), cb()) });
-  const app = await buildServer(ctx, { logger: { ...loggerOptions('debug'), stream } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  ctx.publicUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  t.teardown(async () => {
-    await app.close();
-    await ctx.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await writeFile(join(dir, 'in.wav'), wav);
-  await registerRecording(ctx, { org: 'org_a', sid: 'call_l1', to: '+15550000001', file: join(dir, 'in.wav') });
+  const d = await startDaemon({ RECPROXY_LOG_LEVEL: 'debug' }, { logger: { ...loggerOptions('debug'), stream } });
+  t.teardown(d.stop);
+  await d.addCall({ org: 'org_a', sid: 'call_l1', to: '+15550000001', bytes: wav });
+  const ctx = d.ctx;
   const key = ctx.apiKeys.create({ orgs: ['org_a'] }).key;
   const h = { Authorization: `Bearer ${key}`, 'X-Organization-Id': 'org_a', Cookie: 'session=cookie-secret-value' };
   const base = ctx.publicUrl;

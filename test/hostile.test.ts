@@ -8,10 +8,11 @@
 import t from 'tap';
 import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { request, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { SignJWT, type JWTPayload } from 'jose';
 import { startDaemon } from './helpers/daemon.js';
+import { send, type Answer } from './helpers/http.js';
 import { makeWav } from './helpers/wav.js';
 import { TokenSigner, type MediaGrant } from '../src/token.js';
 
@@ -28,11 +29,6 @@ interface Row {
   socket?: boolean;
   on?: 'jwt';
 }
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
 
 const SIGNING_SECRET = 'hostile-test-signing-secret-0123456789abcdef';
 const JWT_SECRET = 'hostile-test-jwt-secret-0123456789abcdefghij';
@@ -41,20 +37,6 @@ const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 const now = () => Math.floor(Date.now() / 1000);
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
-/** node:http, no agent: headers as given (an array sends the header once per element). */
-function send(base: string, method: string, path: string, headers: Headers): Promise<Answer> {
-  const { port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** The request bytes written by hand on a socket; the answer parsed from what comes back. */
 function sendRaw(base: string, method: string, path: string, headers: Headers): Promise<Answer> {

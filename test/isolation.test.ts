@@ -4,8 +4,8 @@
  * distinguishable error for the other's calls; a revoked key is refused from the next request.
  */
 import t from 'tap';
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { startDaemon } from './helpers/daemon.js';
+import { send, type Answer } from './helpers/http.js';
 import { makeWav } from './helpers/wav.js';
 
 const N = 10;
@@ -21,25 +21,7 @@ interface Call {
   bytes: Buffer;
 }
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
 
-function send(base: string, method: string, path: string, headers: Record<string, string>): Promise<Answer> {
-  const { port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Everything a client can observe, with the sid replaced by a placeholder and Date dropped. */
 function observable(a: Answer, sid: string) {

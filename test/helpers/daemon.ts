@@ -24,7 +24,12 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(env: Record<string, string> = {}): Promise<Daemon> {
+export interface DaemonOptions {
+  /** Pino options for the daemon's logger (tests that read the log); none by default. */
+  logger?: object;
+}
+
+export async function startDaemon(env: Record<string, string> = {}, options: DaemonOptions = {}): Promise<Daemon> {
   const dir = await mkdtemp(join(tmpdir(), 'recproxy-test-'));
   const config = loadConfig({
     HOST: '127.0.0.1',
@@ -36,7 +41,7 @@ export async function startDaemon(env: Record<string, string> = {}): Promise<Dae
     ...env,
   });
   const ctx = await createContext(config);
-  const app = await buildServer(ctx, { logger: false });
+  const app = await buildServer(ctx, { logger: options.logger ?? false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
