@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AUDIT_MIGRATIONS } from './audit.js';
 import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
+import { VersionedCache } from './db-version.js';
 import { CallExists } from './errors.js';
 
 export interface CallRow {
@@ -57,6 +58,8 @@ export class CallIndex {
   readonly #byOrgSid: Database.Statement<[string, string], CallRow>;
   readonly #insert: Database.Statement<[NewCall & { created_at: string }]>;
   readonly #markDeleted: Database.Statement<[string, string]>;
+  /** Live rows by org and call, until the database changes. */
+  readonly #found: VersionedCache<CallRow>;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -79,6 +82,7 @@ export class CallIndex {
     this.#markDeleted = this.db.prepare(
       'UPDATE calls SET deleted_at = ? WHERE call_sid = ? AND deleted_at IS NULL',
     );
+    this.#found = new VersionedCache(this.db);
   }
 
   /** The row for `sid`, deleted or not, in any organization (for operators' CLI). */
@@ -88,12 +92,13 @@ export class CallIndex {
 
   /** The live row for `sid` if it belongs to `org`; otherwise undefined, whatever the reason. */
   find(org: string, sid: string): CallRow | undefined {
-    return this.#byOrgSid.get(org, sid);
+    return this.#found.get(`${org}\u0000${sid}`, () => this.#byOrgSid.get(org, sid));
   }
 
   /** @throws CallExists when `call_sid` is already indexed */
   insert(call: NewCall): CallRow {
     const created_at = new Date().toISOString();
+    this.#found.invalidate();
     try {
       this.#insert.run({ ...call, created_at });
     } catch (err) {
@@ -105,6 +110,7 @@ export class CallIndex {
 
   /** Marks the call deleted; its row stays for bookkeeping. Returns false if nothing changed. */
   markDeleted(sid: string): boolean {
+    this.#found.invalidate();
     return this.#markDeleted.run(new Date().toISOString(), sid).changes > 0;
   }
 

@@ -20,6 +20,7 @@
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { VersionedCache } from '../db-version.js';
 import { InvalidOrganization, InvalidRequest } from '../errors.js';
 import { ORG_ID_PATTERN } from '../schemas.js';
 
@@ -127,6 +128,8 @@ export class ApiKeyStore {
   readonly #touch: Database.Statement<[string, string]>;
   readonly #countActive: Database.Statement<[], { n: number }>;
   readonly #countAll: Database.Statement<[], { n: number }>;
+  /** Keys verified since the data last changed (any connection's revoke clears it). */
+  readonly #verified: VersionedCache<VerifiedApiKey>;
 
   /** `db` must already carry API_KEY_MIGRATIONS. The store never closes it. */
   constructor(db: Database.Database, options: ApiKeyStoreOptions = {}) {
@@ -143,6 +146,7 @@ export class ApiKeyStore {
     this.#touch = db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?');
     this.#countActive = db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL');
     this.#countAll = db.prepare('SELECT count(*) AS n FROM api_keys');
+    this.#verified = new VersionedCache(db);
   }
 
   /**
@@ -186,9 +190,16 @@ export class ApiKeyStore {
 
   /**
    * What `presented` grants, or undefined when it is malformed, unknown, wrong or revoked
-   * (the caller answers all of these alike). Reads the row every time: no cache.
+   * (the caller answers all of these alike). A verified key is remembered until the database
+   * changes — a revocation through any connection counts from the very next request.
    */
   verify(presented: string): VerifiedApiKey | undefined {
+    const verified = this.#verified.get(presented, () => this.#verifyRow(presented));
+    if (verified) this.#noteUse(verified.id);
+    return verified;
+  }
+
+  #verifyRow(presented: string): VerifiedApiKey | undefined {
     const match = KEY_PATTERN.exec(presented);
     if (!match) return undefined;
     const row = this.#byId.get(match[1]!);
@@ -197,7 +208,6 @@ export class ApiKeyStore {
     const given = createHash('sha256').update(presented).digest();
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
     if (row.revoked_at !== null) return undefined;
-    this.#noteUse(row.id);
     return { id: row.id, orgs: parseOrgs(row.orgs), scope: row.scope };
   }
 
@@ -219,6 +229,7 @@ export class ApiKeyStore {
    */
   revoke(id: string): boolean {
     this.#touched.delete(id);
+    this.#verified.invalidate();
     return this.#revoke.run(this.#now().toISOString(), id).changes > 0;
   }
 

@@ -1,0 +1,38 @@
+import t from 'tap';
+import Database from 'better-sqlite3';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VersionedCache } from '../src/db-version.js';
+
+t.test('a memoised read is dropped when another connection commits, or on invalidate()', async (t) => {
+  const file = join(await mkdtemp(join(tmpdir(), 'recproxy-dbv-')), 'x.db');
+  const a = new Database(file);
+  const b = new Database(file);
+  t.teardown(() => { a.close(); b.close(); });
+  a.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)');
+  a.prepare('INSERT INTO kv VALUES (?, ?)').run('x', 'one');
+  const read = a.prepare('SELECT v FROM kv WHERE k = ?').pluck();
+  const cache = new VersionedCache<string>(a);
+  let loads = 0;
+  const get = () => cache.get('x', () => (loads++, read.get('x') as string | undefined));
+  t.equal(get(), 'one');
+  t.equal(get(), 'one');
+  t.equal(loads, 1, 'the second read is memoised');
+  b.prepare('UPDATE kv SET v = ? WHERE k = ?').run('two', 'x');
+  t.equal(get(), 'two', "another connection's commit is seen at once");
+  t.equal(loads, 2);
+  a.prepare('UPDATE kv SET v = ? WHERE k = ?').run('three', 'x');
+  t.equal(get(), 'two', 'own writes do not change data_version…');
+  cache.invalidate();
+  t.equal(get(), 'three', '…so writers on this connection invalidate');
+  t.equal(cache.get('missing', () => undefined), undefined);
+  t.equal(cache.get('missing', () => 'late'), 'late', 'misses are not memoised');
+  const small = new VersionedCache<number>(a, 2);
+  small.get('1', () => 1);
+  small.get('2', () => 2);
+  let reloaded = false;
+  small.get('3', () => 3);
+  small.get('1', () => ((reloaded = true), 1));
+  t.ok(reloaded, 'bounded: full means start over');
+});
