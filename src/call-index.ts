@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AUDIT_MIGRATIONS } from './audit.js';
 import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
-import { VersionedCache } from './db-version.js';
+import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from './errors.js';
 
 export interface CallRow {
@@ -54,6 +54,8 @@ const COLUMNS =
 
 export class CallIndex {
   readonly db: Database.Database;
+  /** Shared by every memoised read over this database. */
+  readonly dataVersion: DataVersion;
   readonly #bySid: Database.Statement<[string], CallRow>;
   readonly #byOrgSid: Database.Statement<[string, string], CallRow>;
   readonly #insert: Database.Statement<[NewCall & { created_at: string }]>;
@@ -82,7 +84,8 @@ export class CallIndex {
     this.#markDeleted = this.db.prepare(
       'UPDATE calls SET deleted_at = ? WHERE call_sid = ? AND deleted_at IS NULL',
     );
-    this.#found = new VersionedCache(this.db);
+    this.dataVersion = new DataVersion(this.db);
+    this.#found = new VersionedCache(this.dataVersion);
   }
 
   /** The row for `sid`, deleted or not, in any organization (for operators' CLI). */

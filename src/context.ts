@@ -42,7 +42,7 @@ export interface MediaAudit {
 export async function createContext(config: Config): Promise<AppContext> {
   const signer = new TokenSigner(loadSigningKeys(config.signingKeys, config.signingKeyFile));
   const index = new CallIndex(config.dbPath);
-  const apiKeys = new ApiKeyStore(index.db);
+  const apiKeys = new ApiKeyStore(index.db, { dataVersion: index.dataVersion });
   const audit = new AuditLog(index.db, {
     onError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
   });

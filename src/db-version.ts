@@ -5,21 +5,40 @@
  */
 import type Database from 'better-sqlite3';
 
+/**
+ * `PRAGMA data_version`, read at most once per turn of the event loop: in WAL mode each read
+ * opens a read transaction, which costs more than the lookups it guards. Everything handled in
+ * one turn is concurrent anyway; the next turn reads it afresh.
+ */
+export class DataVersion {
+  readonly #pragma: Database.Statement<[], number>;
+  #value: number | undefined;
+
+  constructor(db: Database.Database) {
+    this.#pragma = db.prepare('PRAGMA data_version').pluck() as Database.Statement<[], number>;
+  }
+
+  current(): number {
+    if (this.#value === undefined) {
+      this.#value = this.#pragma.get()!;
+      setImmediate(() => (this.#value = undefined));
+    }
+    return this.#value;
+  }
+}
+
 export class VersionedCache<V> {
-  readonly #version: Database.Statement<[], number>;
   readonly #entries = new Map<string, V>();
   #seen = -1;
 
   constructor(
-    db: Database.Database,
+    readonly version: DataVersion,
     readonly maxEntries = 10_000,
-  ) {
-    this.#version = db.prepare('PRAGMA data_version').pluck() as Database.Statement<[], number>;
-  }
+  ) {}
 
   /** The memoised value, or `load()`'s (kept when not undefined). */
   get(key: string, load: () => V | undefined): V | undefined {
-    const version = this.#version.get()!;
+    const version = this.version.current();
     if (version !== this.#seen) {
       this.#entries.clear();
       this.#seen = version;

@@ -3,7 +3,8 @@ import Database from 'better-sqlite3';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VersionedCache } from '../src/db-version.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { DataVersion, VersionedCache } from '../src/db-version.js';
 
 t.test('a memoised read is dropped when another connection commits, or on invalidate()', async (t) => {
   const file = join(await mkdtemp(join(tmpdir(), 'recproxy-dbv-')), 'x.db');
@@ -13,14 +14,16 @@ t.test('a memoised read is dropped when another connection commits, or on invali
   a.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)');
   a.prepare('INSERT INTO kv VALUES (?, ?)').run('x', 'one');
   const read = a.prepare('SELECT v FROM kv WHERE k = ?').pluck();
-  const cache = new VersionedCache<string>(a);
+  const cache = new VersionedCache<string>(new DataVersion(a));
   let loads = 0;
   const get = () => cache.get('x', () => (loads++, read.get('x') as string | undefined));
   t.equal(get(), 'one');
   t.equal(get(), 'one');
   t.equal(loads, 1, 'the second read is memoised');
   b.prepare('UPDATE kv SET v = ? WHERE k = ?').run('two', 'x');
-  t.equal(get(), 'two', "another connection's commit is seen at once");
+  t.equal(get(), 'one', 'within one turn of the event loop the version is read once…');
+  await nextTurn();
+  t.equal(get(), 'two', "…and the next turn sees another connection's commit");
   t.equal(loads, 2);
   a.prepare('UPDATE kv SET v = ? WHERE k = ?').run('three', 'x');
   t.equal(get(), 'two', 'own writes do not change data_version…');
@@ -28,7 +31,7 @@ t.test('a memoised read is dropped when another connection commits, or on invali
   t.equal(get(), 'three', '…so writers on this connection invalidate');
   t.equal(cache.get('missing', () => undefined), undefined);
   t.equal(cache.get('missing', () => 'late'), 'late', 'misses are not memoised');
-  const small = new VersionedCache<number>(a, 2);
+  const small = new VersionedCache<number>(new DataVersion(a), 2);
   small.get('1', () => 1);
   small.get('2', () => 2);
   let reloaded = false;

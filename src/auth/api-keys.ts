@@ -20,7 +20,7 @@
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { VersionedCache } from '../db-version.js';
+import { DataVersion, VersionedCache } from '../db-version.js';
 import { InvalidOrganization, InvalidRequest } from '../errors.js';
 import { ORG_ID_PATTERN } from '../schemas.js';
 
@@ -74,6 +74,8 @@ export interface ApiKeyStoreOptions {
    * so the hot path does not write to SQLite on every request. 0 writes on every verify.
    */
   lastUsedResolutionMs?: number;
+  /** The database's change counter, shared with the other memoised reads of the same handle. */
+  dataVersion?: DataVersion;
 }
 
 export interface CreateApiKeyInput {
@@ -146,7 +148,7 @@ export class ApiKeyStore {
     this.#touch = db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?');
     this.#countActive = db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL');
     this.#countAll = db.prepare('SELECT count(*) AS n FROM api_keys');
-    this.#verified = new VersionedCache(db);
+    this.#verified = new VersionedCache(options.dataVersion ?? new DataVersion(db));
   }
 
   /**
