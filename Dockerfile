@@ -84,4 +84,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
 
 # Node as PID 1 does not get default signal handling; run with `docker run --init`
 # (or `init: true` in Compose, as docker-compose.yml does) so SIGTERM stops it promptly.
-CMD ["node", "bin/recproxy", "serve"]
+# --no-memory-reducer: after an idle spell V8's memory reducer kept download traffic in ~40 full
+# GCs a second and cost up to 2x CPU per download (BENCHMARKS.md).
+CMD ["node", "--no-memory-reducer", "bin/recproxy", "serve"]

@@ -419,7 +419,7 @@ t.test('Dockerfile', async (t) => {
     'VOLUME /app/data',
   );
   const cmd = runtime.filter((i) => i.keyword === 'CMD').pop()?.args ?? '';
-  t.same(JSON.parse(cmd || 'null'), ['node', 'bin/recproxy', 'serve'], 'CMD runs the daemon');
+  t.same(JSON.parse(cmd || 'null'), ['node', '--no-memory-reducer', 'bin/recproxy', 'serve'], 'CMD runs the daemon');
 });
 
 t.test('docker compose config (only where a Compose CLI exists)', async (t) => {

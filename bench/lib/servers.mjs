@@ -20,7 +20,7 @@ export async function startRecproxy(name, env, { cpuProfDir } = {}) {
   const port = await freePort();
   const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
   if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
-  const server = startServer(name, process.execPath, ['--import', ORPHAN_GUARD, ...prof, join(ROOT, 'bin/recproxy'), 'serve'], {
+  const server = startServer(name, process.execPath, ['--import', ORPHAN_GUARD, '--no-memory-reducer', ...prof, join(ROOT, 'bin/recproxy'), 'serve'], {
     cwd: ROOT,
     env: { HOST: '127.0.0.1', PORT: String(port), ...env },
   });
