@@ -18,7 +18,6 @@ import { BIN, cleanEnv, runCli } from './helpers/cli.js';
 import { makeWav } from './helpers/wav.js';
 
 const JWT_SECRET = 'auth-http-test-jwt-secret-0123456789abcdef';
-const now = () => Math.floor(Date.now() / 1000);
 const wav = makeWav(1);
 const S = (sid: string) => `/api/calls/${sid}/recording/stream`;
 const DL = (sid: string) => `/api/calls/${sid}/recording/download`;
