@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StorageAdapter } from '../../adapters/types.js';
-import { startS3Server } from './s3-server.js';
+import { startS3Server, startStallingServer } from './s3-server.js';
 
 export interface ContractSubject {
   adapter: StorageAdapter;
@@ -282,4 +282,45 @@ export async function backendOutage(
   backend = await startS3Server({ buckets: [bucket], directory, port: backend.port });
   t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
   t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
+}
+
+/** What the network adapters' factories take in these shared tests. */
+export interface NetworkOptions {
+  endpoint?: string;
+  timeoutMs?: number;
+  bucket?: string;
+}
+
+/**
+ * A backend that stops sending mid-body fails the body with StorageUnavailable; a consumer that
+ * pauses for three timeouts still gets every byte (backpressure is not a stall).
+ */
+export async function stalledBody(t: Test, make: (options: NetworkOptions) => StorageAdapter): Promise<void> {
+  const stalling = await startStallingServer(1_000_000, 64 * 1024);
+  t.teardown(() => stalling.stop());
+  const timeoutMs = 500;
+  const stalled = make({ endpoint: stalling.endpoint, timeoutMs });
+  const { meta, body } = await stalled.read('x.wav');
+  t.equal(meta.size, 1_000_000, 'meta from the GET headers');
+  const start = Date.now();
+  await t.rejects(collect(body), { code: 'STORAGE_UNAVAILABLE' }, 'the body errors');
+  // A guard against hanging, not a speed target.
+  t.ok(Date.now() - start < 5 * timeoutMs, `within ${Date.now() - start} ms`);
+
+  const adapter = make({ timeoutMs });
+  const big = randomBytes(12 * 1024 * 1024);
+  await adapter.write('slow/consumer.wav', big, { contentType: 'audio/wav' });
+  const slow = await adapter.read('slow/consumer.wav');
+  await new Promise((resolve) => setTimeout(resolve, 3 * timeoutMs));
+  t.ok((await collect(slow.body)).equals(big), 'a paused consumer gets every byte after 3× the timeout');
+}
+
+/** A missing bucket is a misconfiguration (StorageUnavailable), never a missing recording. */
+export async function missingBucket(t: Test, make: (options: NetworkOptions) => StorageAdapter): Promise<void> {
+  const adapter = make({ bucket: 'no-such-bucket' });
+  await t.rejects(adapter.stat('a.wav'), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ });
+  await t.rejects(adapter.read('a.wav'), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ });
+  await t.rejects(adapter.write('a.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'STORAGE_UNAVAILABLE' });
+  await t.rejects(adapter.delete('a.wav'), { code: 'STORAGE_UNAVAILABLE' });
+  await t.rejects(make({}).stat('missing/key.wav'), { code: 'OBJECT_NOT_FOUND' }, 'a missing key in a bucket that exists');
 }
