@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdir, mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -69,6 +69,26 @@ t.test('open: one lookup, the bytes of that version, ranges, release without rea
     })(),
     /gone/,
   );
+});
+
+t.test('a whole-object read sends the size its metadata promised, even if the file grows or shrinks', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
+  const a = new LocalAdapter({ root, signUrl });
+  await a.write('g.wav', Buffer.from('0123456789'), { contentType: 'audio/wav' });
+  const collect = async (body: Readable) => {
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString();
+  };
+  const opened = await a.open('g.wav');
+  await appendFile(join(root, 'g.wav'), 'appended while serving');
+  t.equal(await collect(opened.read()), '0123456789', 'open: only the bytes of the Content-Length');
+  const { meta, body } = await a.read('g.wav');
+  t.equal(meta.size, 32);
+  await truncate(join(root, 'g.wav'), 5);
+  await t.rejects(collect(body), { code: 'STORAGE_UNAVAILABLE' }, 'read: a file cut short fails the body');
+  await writeFile(join(root, 'empty.wav'), '');
+  t.equal(await collect((await a.open('empty.wav')).read()), '', 'an empty file is an empty body');
 });
 
 t.test('a failed write leaves nothing behind, not even its temporary file', async (t) => {
