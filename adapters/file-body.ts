@@ -12,11 +12,15 @@
  * Measured (`BENCH_ONLY=download-2mb,memory-50mb-c200 npm run bench`): 16 concurrent 2 MB
  * downloads 790 → ~1,300–1,550/s; 200 concurrent 50 MB downloads unchanged at ~140 MiB RSS.
  *
+ * The descriptor is closed synchronously, as it was opened (adapters/local.ts): closing a file
+ * opened for reading does no I/O, and a thread-pool round trip for it cost more main-thread time
+ * than the read itself in 64 KiB Range profiles (waking a pool thread on a busy 2-core machine).
+ *
  * Memory per body: one read in flight and at most about one chunk buffered (the Readable's
  * highWaterMark is the budget's minimum, so it stops reading once a chunk waits), plus what the
  * response socket holds.
  */
-import { close, read } from 'node:fs';
+import { closeSync, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { StorageUnavailable } from '../src/errors.js';
 
@@ -128,7 +132,15 @@ export class FileBody extends Readable {
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     this.#leave();
-    const closeFd = () => close(this.#fd, (closeErr) => callback(err ?? closeErr));
+    const closeFd = () => {
+      let closeErr: unknown = null;
+      try {
+        closeSync(this.#fd);
+      } catch (e) {
+        closeErr = e;
+      }
+      callback(err ?? (closeErr as Error | null));
+    };
     if (this.#reading) this.#closeAfterRead = closeFd;
     else closeFd();
   }
