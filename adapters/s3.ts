@@ -7,15 +7,24 @@
  *   finish within timeoutMs. Bodies: see guardBody (stall = error, slow consumer = fine).
  * - signedUrl signs locally with one SignatureV4: no request, ~0.04 ms, and byte-identical
  *   to `getSignedUrl` for the same GetObject input and date.
+ * - Bytes (read, open) bypass the SDK: one GET signed with the same SignatureV4 (headers,
+ *   session token included) and sent with node:http(s) on the adapter's keep-alive Agent, to
+ *   the host and path the SDK would use. The SDK's GetObject middleware stack was a quarter of
+ *   the daemon's CPU per download. Same rules as the SDK: connect + response headers within
+ *   timeoutMs, 2 attempts (network errors before the headers, 5xx), error codes from the
+ *   XML body (`<Code>NoSuchBucket</Code>` vs `NoSuchKey`). `open` with a hint is that one GET
+ *   (Range passed through): metadata from its headers, its body kept for `read`; a 416 falls
+ *   back to HeadObject for the real size. The SDK stays for HEAD, PUT/multipart, DELETE.
  * - A missing bucket is StorageUnavailable (misconfiguration), never ObjectNotFound. Without
  *   s3:ListBucket S3 answers 403 for a missing key (StorageUnavailable): grant it.
  * - Checksums only `WHEN_REQUIRED`, so older S3-compatible servers keep working.
  */
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { Readable } from 'node:stream';
 import { isIP } from 'node:net';
 import {
   DeleteObjectCommand,
-  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   S3Client,
@@ -28,7 +37,10 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { dispositionHeader } from '../src/disposition.js';
 import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/errors.js';
-import type { ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from './types.js';
+import type {
+  ByteRange, ObjectMeta, OpenOptions, OpenedObject, RangeHint, ReadOptions, ReadResult, SignOptions, SignedUrl,
+  StorageAdapter, WriteOptions,
+} from './types.js';
 import { guardBody } from './body-guard.js';
 
 export interface S3AdapterOptions {
@@ -45,11 +57,18 @@ export interface S3AdapterOptions {
 }
 
 interface Identity { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }
-interface PublicTarget { protocol: string; hostname: string; port?: number; host: string; pathPrefix: string }
+/** Where requests for the bucket go: `hostname` as in URLs (IPv6 in brackets), `host` with the port. */
+interface Target { protocol: string; hostname: string; port?: number; host: string; pathPrefix: string }
+/** What the signer returns (an @smithy/types HttpRequest) and `send` uses of it. */
+type SignedRequest = Pick<HttpRequest, 'protocol' | 'hostname' | 'port' | 'path' | 'headers'>;
+/** A 2xx GET: metadata, which bytes of the object its body holds (null: none), the body. */
+interface Fetched { meta: ObjectMeta; span: ByteRange | null; body: Readable }
 
 const PART_SIZE = 5 * 1024 * 1024; // S3 minimum; bounds write memory to queueSize × PART_SIZE
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 const CREDENTIAL_REFRESH_MARGIN_MS = 5 * 60 * 1000;
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+const ATTEMPTS = 2;
 
 export class S3Adapter implements StorageAdapter {
   readonly name = 's3';
@@ -57,7 +76,9 @@ export class S3Adapter implements StorageAdapter {
   private readonly bucket: string;
   private readonly timeoutMs: number;
   private readonly signer: SignatureV4;
-  private readonly target: PublicTarget;
+  private readonly target: Target;
+  private readonly internal: Target;
+  private readonly agent: http.Agent;
   private identityValue?: Identity;
   private identityPending?: Promise<Identity>;
 
@@ -74,7 +95,10 @@ export class S3Adapter implements StorageAdapter {
     this.signer = new SignatureV4({
       service: 's3', region, credentials: () => this.identity(), sha256: Sha256, uriEscapePath: false, applyChecksum: false,
     });
-    this.target = publicTarget(options);
+    this.target = targetOf(options.publicEndpoint ?? options.endpoint, options);
+    this.internal = targetOf(options.endpoint, options);
+    // What NodeHttpHandler uses for the SDK's requests: keep-alive, 50 sockets.
+    this.agent = new (this.internal.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 50 });
   }
 
   /**
@@ -93,31 +117,42 @@ export class S3Adapter implements StorageAdapter {
   }
 
   /**
-   * GetObject, with `range` passed through as `Range: bytes=a-b` (meta.size is the whole
+   * One GET, with `range` passed through as `Range: bytes=a-b` (meta.size is the whole
    * object's size, from Content-Range).
-   * @throws ObjectNotFound, StorageUnavailable; the caller's abort is rethrown as is.
-   *         The body errors with StorageUnavailable if the backend fails or stalls mid-way.
+   * @throws ObjectNotFound, StorageUnavailable (also when the backend answers other bytes than
+   *         `range`); the caller's abort is rethrown as is. The body errors with
+   *         StorageUnavailable if the backend fails or stalls mid-way.
    */
   async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
     const { range, signal } = options;
-    signal?.throwIfAborted();
-    let out;
-    try {
-      const Range = range ? `bytes=${range.start}-${range.end}` : undefined;
-      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range }), { abortSignal: signal });
-    } catch (err) {
-      throw this.fail(err, key, signal);
-    }
-    const body = out.Body;
-    if (!(body instanceof Readable)) throw new StorageUnavailable('S3 returned no readable body');
-    try {
-      const meta = toMeta(out);
-      if (range) meta.size = wholeSize(out.ContentRange, out.ContentLength, range);
-      return { meta, body: guardBody(body, 'S3', this.timeoutMs, signal) };
-    } catch (err) {
+    const res = await this.get(key, range && `bytes=${range.start}-${range.end}`, signal);
+    const { meta, span, body } = await this.accept(res, key, signal);
+    if (range && !sameSpan(span, range)) {
       body.destroy();
-      throw err;
+      throw new StorageUnavailable(`S3 answered ${res.headers['content-range'] ?? `${res.statusCode} without Content-Range`} for bytes ${range.start}-${range.end}`);
     }
+    return { meta, body };
+  }
+
+  /**
+   * With `options.hint`: one GET of the hinted bytes; the metadata comes from its headers and
+   * `read` serves exactly the bytes it fetched (`serves`). A hint S3 cannot satisfy (416)
+   * falls back to HeadObject, so the caller still learns the real size (an empty object is
+   * then served without a request). Without a hint: HeadObject, and `serves` is always false.
+   * @throws ObjectNotFound, StorageUnavailable (also for a missing bucket); the caller's abort
+   *         is rethrown as is.
+   */
+  async open(key: string, options: OpenOptions = {}): Promise<OpenedObject> {
+    const { hint, signal } = options;
+    if (hint === undefined) return opened(await this.stat(key));
+    const res = await this.get(key, rangeHeader(hint), signal);
+    if (res.statusCode === 416) {
+      res.resume();
+      const meta = await this.stat(key);
+      return opened(meta, meta.size === 0 ? { span: null, body: Readable.from([]) } : undefined);
+    }
+    const { meta, span, body } = await this.accept(res, key, signal);
+    return opened(meta, { span, body }, signal);
   }
 
   /**
@@ -201,9 +236,93 @@ export class S3Adapter implements StorageAdapter {
     return { url, expiresAt: new Date(now + expiresIn * 1000) };
   }
 
-  /** Destroys the client and its sockets. */
+  /** Destroys the client, the GET agent and their sockets. */
   async close(): Promise<void> {
     this.client.destroy();
+    this.agent.destroy();
+  }
+
+  /**
+   * A signed GET of `key` on the internal endpoint; resolves with the response (any status)
+   * once its headers arrive. Network errors, a timeout and 5xx answers get a second attempt.
+   * @throws StorageUnavailable; the caller's abort (its reason) as is
+   */
+  private async get(key: string, range: string | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+    const { protocol, hostname, port, host, pathPrefix } = this.internal;
+    const headers: Record<string, string> = { host, 'x-amz-content-sha256': EMPTY_SHA256 };
+    if (range) headers.range = range;
+    const request = new HttpRequest({
+      method: 'GET', protocol, hostname, port, headers,
+      path: `${pathPrefix}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`,
+    });
+    let signed;
+    try {
+      signed = await this.signer.sign(request);
+    } catch (err) {
+      throw new StorageUnavailable('cannot sign the S3 request', { cause: err });
+    }
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      try {
+        const res = await this.send(signed, signal);
+        if (res.statusCode! < 500 || attempt === ATTEMPTS) return res;
+        res.resume();
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (attempt === ATTEMPTS) throw this.fail(err, key);
+      }
+    }
+  }
+
+  /** One attempt: the response once its headers arrive, within timeoutMs (connect included). */
+  private send(signed: SignedRequest, signal?: AbortSignal): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = (signed.protocol === 'https:' ? https : http).request({
+        method: 'GET',
+        hostname: signed.hostname.replace(/^\[|\]$/g, ''),
+        port: signed.port,
+        path: signed.path,
+        headers: signed.headers,
+        agent: this.agent,
+      });
+      const timer = setTimeout(() => {
+        const err = Object.assign(new Error(`no response from S3 within ${this.timeoutMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+        req.destroy(err);
+      }, this.timeoutMs);
+      const onAbort = () => req.destroy(signal!.reason as Error);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settled = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      req.once('response', (res) => {
+        settled();
+        resolve(res);
+      });
+      // Not `once`: a socket error after the response is also emitted here (the body guard handles it).
+      req.on('error', (err) => {
+        settled();
+        reject(err);
+      });
+      req.end();
+    });
+  }
+
+  /**
+   * A 2xx GET's metadata and guarded body; any other status is the error its XML body names.
+   * @throws ObjectNotFound, InvalidKey, StorageUnavailable
+   */
+  private async accept(res: IncomingMessage, key: string, signal?: AbortSignal): Promise<Fetched> {
+    const status = res.statusCode!;
+    if (status !== 200 && status !== 206) throw this.fail(await errorOf(res, this.timeoutMs), key, signal);
+    let fetched;
+    try {
+      fetched = metaOf(res);
+    } catch (err) {
+      res.destroy();
+      throw err;
+    }
+    return { ...fetched, body: guardBody(res, 'S3', this.timeoutMs, signal) };
   }
 
   /** Credentials from the client's provider, cached until 5 minutes before they expire. */
@@ -231,7 +350,7 @@ export class S3Adapter implements StorageAdapter {
     }
   }
 
-  /** Map an SDK error to the project's own; the caller's abort is returned as is. */
+  /** Map an SDK (or GET) error to the project's own; the caller's abort is returned as is. */
   private fail(err: unknown, key: string, signal?: AbortSignal, notFound = true): unknown {
     if (signal?.aborted) return err;
     const name = (err as { name?: unknown } | null)?.name;
@@ -257,22 +376,102 @@ function toMeta(out: MetaHeaders): ObjectMeta {
   return { size: out.ContentLength, etag, lastModified: out.LastModified, contentType: out.ContentType };
 }
 
-/** Whole-object size of a ranged response: `bytes a-b/size`. */
-function wholeSize(contentRange = '', length: number | undefined, range: { start: number; end: number }): number {
-  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(contentRange);
-  if (m && Number(m[1]) === range.start && Number(m[2]) === range.end) return Number(m[3]);
-  if (!m && range.start === 0 && length === range.end + 1) return length; // a 200 for the whole object
-  throw new StorageUnavailable(`S3 answered ${contentRange || 'no Content-Range'} for bytes ${range.start}-${range.end}`);
+/** Metadata from a 200/206 GET's headers, and the bytes of the object its body holds. */
+function metaOf(res: IncomingMessage): Omit<Fetched, 'body'> {
+  const h = res.headers;
+  const meta = toMeta({
+    ContentLength: h['content-length'] === undefined ? undefined : Number(h['content-length']),
+    ETag: h.etag,
+    LastModified: h['last-modified'] ? new Date(h['last-modified']) : undefined,
+    ContentType: h['content-type'],
+  });
+  if (res.statusCode === 200) return { meta, span: meta.size > 0 ? { start: 0, end: meta.size - 1 } : null };
+  // MinIO answers a suffix range on an empty object with `bytes 0--1/0` and no body.
+  if (meta.size === 0 && h['content-range']?.endsWith('/0')) return { meta, span: null };
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h['content-range'] ?? '');
+  if (!m || Number(m[2]) - Number(m[1]) + 1 !== meta.size) {
+    throw new StorageUnavailable(`S3 answered 206 with ${h['content-range'] ? `Content-Range ${h['content-range']}` : 'no Content-Range'}`);
+  }
+  return { meta: { ...meta, size: Number(m[3]) }, span: { start: Number(m[1]), end: Number(m[2]) } };
 }
 
-function publicTarget(o: S3AdapterOptions): PublicTarget {
-  const raw = o.publicEndpoint ?? o.endpoint;
-  const url = new URL(raw ?? `https://s3.${o.region}.amazonaws.com${o.region.startsWith('cn-') ? '.cn' : ''}`);
+/** The error a non-2xx answer stands for, named after its XML `<Code>` (read within `ms`). */
+function errorOf(res: IncomingMessage, ms: number): Promise<Error> {
+  return new Promise((resolve) => {
+    let text = '';
+    const timer = setTimeout(() => res.destroy(), ms);
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      if (text.length < 16_384) text += chunk;
+    });
+    res.on('error', () => undefined);
+    res.once('close', () => {
+      clearTimeout(timer);
+      const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+      const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+      const err = new Error(`HTTP ${res.statusCode}${message ? `: ${message}` : ''}`);
+      resolve(Object.assign(err, { name: code ?? 'UnknownError', $metadata: { httpStatusCode: res.statusCode } }));
+    });
+  });
+}
+
+/** `Range` for a hint (none for the whole object). */
+function rangeHeader(hint: RangeHint): string | undefined {
+  if (hint === 'whole') return undefined;
+  if ('suffix' in hint) return `bytes=-${hint.suffix}`;
+  return `bytes=${hint.start}-${hint.end ?? ''}`;
+}
+
+function sameSpan(a: ByteRange | null, b: ByteRange | null): boolean {
+  return a === b || (a !== null && b !== null && a.start === b.start && a.end === b.end);
+}
+
+/**
+ * A handle on `meta` holding the prefetched `held` bytes, if any: `read` serves exactly those
+ * (the body is guarded with the open signal; a different signal given to `read` aborts it too).
+ */
+function opened(meta: ObjectMeta, held?: { span: ByteRange | null; body: Readable }, signal?: AbortSignal): OpenedObject {
+  let released = false;
+  const whole = meta.size > 0 ? { start: 0, end: meta.size - 1 } : null;
+  const serves = (range?: ByteRange) => held !== undefined && sameSpan(held.span, range ?? whole);
+  return {
+    meta,
+    serves,
+    read(options = {}) {
+      if (!serves(options.range)) throw new Error('this S3 handle does not hold those bytes: use read()');
+      if (released) throw new Error('read after close');
+      released = true;
+      const body = held!.body;
+      const other = options.signal;
+      if (other && other !== signal) {
+        const onAbort = () => body.destroy(other.reason as Error);
+        if (other.aborted) onAbort();
+        else other.addEventListener('abort', onAbort, { once: true });
+      }
+      return body;
+    },
+    close() {
+      if (released) return;
+      released = true;
+      held?.body.destroy();
+    },
+  };
+}
+
+const DNS_LABEL = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+/**
+ * Host and path prefix of the bucket at `endpoint` (omitted: AWS). Like the SDK's endpoint
+ * rules: virtual-hosted style unless forced, the host is an IP, or the bucket is not a DNS
+ * label of 3-63 characters; over plain http several such labels (dots) are allowed too,
+ * over https not (they would break TLS wildcard certificates). Exported for the tests.
+ */
+export function targetOf(endpoint: string | undefined, o: Pick<S3AdapterOptions, 'bucket' | 'region' | 'forcePathStyle'>): Target {
+  const url = new URL(endpoint ?? `https://s3.${o.region}.amazonaws.com${o.region.startsWith('cn-') ? '.cn' : ''}`);
   const bareHost = url.hostname.replace(/^\[|\]$/g, '');
   const basePath = url.pathname.replace(/\/+$/, '');
-  // Like the SDK: virtual-hosted style unless forced, the host is an IP, or the bucket
-  // is not a plain DNS label (dots would break TLS wildcard certificates).
-  const virtual = !o.forcePathStyle && isIP(bareHost) === 0 && /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(o.bucket);
+  const labels = url.protocol === 'http:' ? o.bucket.split('.') : [o.bucket];
+  const virtual = !o.forcePathStyle && isIP(bareHost) === 0 && labels.every((label) => DNS_LABEL.test(label));
   const hostname = virtual ? `${o.bucket}.${url.hostname}` : url.hostname;
   const port = url.port ? Number(url.port) : undefined;
   const host = port === undefined ? hostname : `${hostname}:${port}`;

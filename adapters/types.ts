@@ -55,12 +55,37 @@ export interface SignedUrl {
   expiresAt: Date;
 }
 
+/**
+ * The bytes a caller will probably serve, known before the metadata is: the whole object, from
+ * `start` (to `end`, inclusive, possibly beyond the end of the object), or the last `suffix` bytes.
+ */
+export type RangeHint = 'whole' | { start: number; end?: number } | { suffix: number };
+
+export interface OpenOptions {
+  /**
+   * Fetch these bytes with the lookup (network adapters: one request for metadata and body).
+   * Omitted: look up the metadata only. Adapters that need no request for the body ignore it.
+   */
+  hint?: RangeHint;
+  /** Aborting it stops the lookup, and the prefetched body until `read` takes it over. */
+  signal?: AbortSignal;
+}
+
 /** One object looked up once: its metadata now, its bytes on demand, from the same version. */
 export interface OpenedObject {
   meta: ObjectMeta;
-  /** Stream `range` (or the whole object). Call at most once; the handle is released when the body closes. */
+  /**
+   * Whether `read` can serve `range` (undefined: the whole object) from this handle. Absent:
+   * any range. A handle that prefetched a body serves exactly those bytes; for any other
+   * range the caller closes it and uses `StorageAdapter.read`.
+   */
+  serves?(range?: ByteRange): boolean;
+  /**
+   * Stream `range` (or the whole object). Call at most once; the handle is released when the body closes.
+   * @throws Error when `serves(range)` is false
+   */
   read(options?: ReadOptions): Readable;
-  /** Release the handle without reading. Safe to call after `read` (it does nothing then). */
+  /** Release the handle (and destroy a prefetched body) without reading. Safe to call after `read` (it does nothing then). */
   close(): void;
 }
 
@@ -82,10 +107,11 @@ export interface StorageAdapter {
   /**
    * Optional fast path for serving bytes: `stat` and `read` with a single lookup, the bytes
    * guaranteed to belong to the metadata returned. Adapters without it are served by
-   * `stat` then `read`.
-   * @throws ObjectNotFound, InvalidKey, StorageUnavailable
+   * `stat` then `read`. With `options.hint` a network adapter fetches those bytes in the same
+   * request; a hint beyond the end of the object still resolves, with the real metadata.
+   * @throws ObjectNotFound, InvalidKey, StorageUnavailable; the caller's abort is rethrown as is
    */
-  open?(key: string): Promise<OpenedObject>;
+  open?(key: string, options?: OpenOptions): Promise<OpenedObject>;
   /**
    * Store `body` at `key` atomically: a reader sees the old object or the whole new one,
    * never a part; a failed write leaves nothing behind.

@@ -3,11 +3,16 @@
  * adapter: the Range/conditional decision comes from src/range.ts, only the decided bytes are
  * read from storage, the body streams with backpressure, and a client that goes away aborts the
  * backend read.
+ *
+ * Adapters with `open` get a hint of the bytes the request will probably be served, so a
+ * network adapter fetches metadata and body in one request (s3: one GET). decideBytes still
+ * decides; a prefetched body that does not hold the decided bytes is dropped and those read
+ * again (rare), and one that is not sent (304, 412, 416, HEAD) is destroyed.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PreconditionFailed, RangeNotSatisfiable } from './errors.js';
-import { decideBytes } from './range.js';
-import type { StorageAdapter } from '../adapters/types.js';
+import { decideBytes, type ConditionalHeaders } from './range.js';
+import type { RangeHint, StorageAdapter } from '../adapters/types.js';
 
 export interface SendObjectOptions {
   key: string;
@@ -18,13 +23,51 @@ export interface SendObjectOptions {
   maxReadMs?: number;
 }
 
+const CONDITIONS = ['if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'] as const;
+/** One range spec as decideBytes reads it (the unit and the spec trimmed, nothing inside). */
+const SINGLE_RANGE = /^\s*bytes\s*=\s*(\d*)-(\d*)\s*$/i;
+
+/**
+ * The bytes a request will probably be served, before the metadata is known: a GET without
+ * Range → the whole object; one `a-b`, `a-` or `-n` → that. Undefined (look up the metadata
+ * only) for other methods, several ranges, and conditional requests: those often end without
+ * a body (304, 412, a stale If-Range), which should not start one. A malformed Range is
+ * ignored by decideBytes, so it hints the whole object. A wrong hint costs a second read.
+ */
+export function prefetchHint(method: string, headers: ConditionalHeaders): RangeHint | undefined {
+  if (method !== 'GET' || CONDITIONS.some((name) => headers[name] !== undefined)) return undefined;
+  const range = headers.range;
+  if (range === undefined || range.trim() === '') return 'whole';
+  if (range.includes(',')) return undefined;
+  const m = SINGLE_RANGE.exec(range);
+  if (!m || (m[1] === '' && m[2] === '')) return 'whole';
+  const first = Number(m[1]);
+  const last = Number(m[2]);
+  if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) return undefined;
+  if (m[1] === '') return { suffix: last };
+  if (m[2] === '') return { start: first };
+  return last < first ? 'whole' : { start: first, end: last };
+}
+
 export async function sendObject(
   request: FastifyRequest,
   reply: FastifyReply,
   storage: StorageAdapter,
   options: SendObjectOptions,
 ): Promise<FastifyReply> {
-  const opened = storage.open ? await storage.open(options.key) : undefined;
+  // One controller for both ends of a read's life, from the lookup on (it may be the GET of
+  // the body): the client going away, and the download's internal lifetime running out.
+  const controller = new AbortController();
+  const timer = options.maxReadMs
+    ? setTimeout(() => controller.abort(new Error('download lifetime over')), options.maxReadMs).unref()
+    : undefined;
+  reply.raw.once('close', () => {
+    clearTimeout(timer);
+    if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
+  });
+  const signal = controller.signal;
+  const hint = prefetchHint(request.method, request.headers);
+  const opened = storage.open ? await storage.open(options.key, { hint, signal }) : undefined;
   const meta = opened ? opened.meta : await storage.stat(options.key);
   const decision = decideBytes(request.method, request.headers, meta);
   reply.headers(decision.headers);
@@ -41,19 +84,14 @@ export async function sendObject(
   reply.code(decision.status);
   if (request.method === 'HEAD') return reply.send();
 
-  // One controller for both ends of a read's life: the client going away, and the download's
-  // internal lifetime running out.
-  const controller = new AbortController();
-  const timer = options.maxReadMs
-    ? setTimeout(() => controller.abort(new Error('download lifetime over')), options.maxReadMs).unref()
-    : undefined;
-  reply.raw.once('close', () => {
-    clearTimeout(timer);
-    if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
-  });
-  const signal = controller.signal;
   const readOptions = { range: decision.range, signal };
-  const body = opened ? opened.read(readOptions) : (await storage.read(options.key, readOptions)).body;
+  let body;
+  if (opened && opened.serves?.(decision.range) !== false) {
+    body = opened.read(readOptions);
+  } else {
+    opened?.close();
+    body = (await storage.read(options.key, readOptions)).body;
+  }
   countBodyBytes(request, reply);
   return reply.send(body);
 }

@@ -10,7 +10,9 @@ import type { Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StorageAdapter } from '../../adapters/types.js';
+import type { ByteRange, ObjectMeta, StorageAdapter } from '../../adapters/types.js';
+import { decideBytes, type ByteDecision } from '../../src/range.js';
+import { prefetchHint } from '../../src/send-object.js';
 import { startS3Server, startStallingServer } from './s3-server.js';
 
 export interface ContractSubject {
@@ -20,6 +22,8 @@ export interface ContractSubject {
   fetchable: boolean;
   /** How many partial writes (multipart uploads, temp files) the backend holds right now. */
   incompleteUploads(): Promise<number>;
+  /** Open client sockets at the backend server right now (network adapters). */
+  connections?(): Promise<number>;
 }
 
 const MiB = 1024 * 1024;
@@ -75,9 +79,42 @@ function settle(body: Readable, ms: number): Promise<{ outcome: 'end' | 'error' 
   });
 }
 
+/** Polls `connections` (up to 5 s) until it is below `than`; returns the last count. */
+async function fewerConnections(connections: () => Promise<number>, than: number): Promise<number> {
+  let open = await connections();
+  for (let i = 0; i < 50 && open >= than; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    open = await connections();
+  }
+  return open;
+}
+
+interface Served {
+  decision: ByteDecision;
+  meta: ObjectMeta;
+  /** The body, for 200/206. */
+  bytes?: Buffer;
+  /** The handle did not hold the decided bytes: closed, and `read` called. */
+  reread: boolean;
+}
+
+/** What sendObject does for a GET with `headers`, for an adapter with `open`. */
+export async function serveGet(adapter: StorageAdapter, key: string, headers: Record<string, string>): Promise<Served> {
+  const opened = await adapter.open!(key, { hint: prefetchHint('GET', headers) });
+  const decision = decideBytes('GET', headers, opened.meta);
+  if (decision.status !== 200 && decision.status !== 206) {
+    opened.close();
+    return { decision, meta: opened.meta, reread: false };
+  }
+  const range: ByteRange | undefined = decision.range;
+  if (opened.serves?.(range) !== false) return { decision, meta: opened.meta, bytes: await collect(opened.read({ range })), reread: false };
+  opened.close();
+  return { decision, meta: opened.meta, bytes: await collect((await adapter.read(key, { range })).body), reread: true };
+}
+
 export function adapterContract(t: Test, name: string, make: () => Promise<ContractSubject>): void {
   t.test(`${name}: storage adapter contract`, async (t) => {
-    const { adapter, cleanup, fetchable, incompleteUploads } = await make();
+    const { adapter, cleanup, fetchable, incompleteUploads, connections } = await make();
     t.teardown(cleanup);
     const small = randomBytes(300 * 1024);
 
@@ -215,6 +252,96 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
       }
     });
 
+    if (adapter.open) {
+      t.test('open with a hint: metadata and exactly the decided bytes, without a second read', async (t) => {
+        const key = keyFor('open');
+        await adapter.write(key, small, { contentType: 'audio/wav' });
+        const stat = await adapter.stat(key);
+        const size = small.length;
+        const cases: [string | undefined, number, [number, number]][] = [
+          [undefined, 200, [0, size]],
+          ['bytes=10-19', 206, [10, 20]],
+          ['bytes=1000-', 206, [1000, size]],
+          ['bytes=-500', 206, [size - 500, size]],
+          [`bytes=-${size * 2}`, 206, [0, size]],
+          [`bytes=10-${size + 1000}`, 206, [10, size]],
+          ['bytes=0-', 206, [0, size]],
+          ['bytes=abc', 200, [0, size]],
+          ['bytes=0-9,5-19', 206, [0, 20]],
+          ['bytes=0-9,100-109', 200, [0, size]],
+        ];
+        for (const [range, status, [from, to]] of cases) {
+          const label = range ?? 'no Range';
+          const headers: Record<string, string> = range === undefined ? {} : { range };
+          const served = await serveGet(adapter, key, headers);
+          t.equal(served.decision.status, status, `${label}: status`);
+          t.ok(served.bytes?.equals(small.subarray(from, to)), `${label}: exactly bytes ${from}-${to - 1}`);
+          t.same([served.meta.size, served.meta.etag, served.meta.lastModified.getTime()], [size, stat.etag, stat.lastModified.getTime()], `${label}: meta`);
+          // Several ranges give no hint: the handle holds no body, and the bytes are read after.
+          if (prefetchHint('GET', headers)) t.equal(served.reread, false, `${label}: the handle held the decided bytes`);
+        }
+        for (const range of [`bytes=${size}-`, `bytes=${size + 100}-${size + 200}`, 'bytes=-0']) {
+          const served = await serveGet(adapter, key, { range });
+          t.equal(served.decision.status, 416, `${range}: 416`);
+          t.equal(served.decision.headers['Content-Range'], `bytes */${size}`, `${range}: with the real size`);
+        }
+
+        const empty = keyFor('open-empty');
+        await adapter.write(empty, Buffer.alloc(0), { contentType: 'audio/wav' });
+        for (const [range, status] of [[undefined, 200], ['bytes=-10', 200], ['bytes=0-', 416], ['bytes=0-0', 416]] as const) {
+          const label = `empty object, ${range ?? 'no Range'}`;
+          const served = await serveGet(adapter, empty, range === undefined ? {} : { range });
+          t.equal(served.meta.size, 0, `${label}: size 0`);
+          t.equal(served.decision.status, status, `${label}: ${status}`);
+          if (status === 200) t.equal(served.bytes?.length, 0, `${label}: no bytes`);
+          if (status === 416) t.equal(served.decision.headers['Content-Range'], 'bytes */0', `${label}: Content-Range`);
+        }
+
+        const missing = keyFor('open-missing');
+        for (const hint of [undefined, 'whole', { start: 0, end: 9 }, { suffix: 5 }] as const) {
+          await t.rejects(adapter.open!(missing, { hint }), { code: 'OBJECT_NOT_FOUND', statusCode: 404 }, `missing key, hint ${JSON.stringify(hint)}`);
+        }
+      });
+
+      t.test('open: an abort mid-body, or close() unread, releases the backend', async (t) => {
+        const key = keyFor('open-abort');
+        await adapter.write(key, randomBytes(4 * MiB), { contentType: 'audio/wav' });
+        const ac = new AbortController();
+        const opened = await adapter.open!(key, { hint: 'whole', signal: ac.signal });
+        const body = opened.read({ signal: ac.signal });
+        const settled = settle(body, 5000);
+        const during = new Promise<number | undefined>((resolve) =>
+          body.once('data', () => {
+            body.pause();
+            void (connections?.() ?? Promise.resolve(undefined)).then((count) => {
+              ac.abort();
+              resolve(count);
+            });
+          }),
+        );
+        const open = await during;
+        const { outcome } = await settled;
+        t.not(outcome, 'hung', 'the body settles');
+        t.not(outcome, 'end', 'the body does not complete');
+        t.ok(body.destroyed, 'the body is destroyed');
+        if (connections && open !== undefined) {
+          const after = await fewerConnections(connections, open);
+          t.ok(after < open, `abort: ${open} backend sockets while reading, ${after} after`);
+        }
+
+        const unread = await adapter.open!(key, { hint: 'whole' });
+        const open2 = connections ? await connections() : undefined;
+        unread.close();
+        unread.close();
+        if (connections && open2 !== undefined) {
+          const after = await fewerConnections(connections, open2);
+          t.ok(after < open2, `close unread: ${open2} backend sockets before, ${after} after`);
+        }
+        const again = await adapter.open!(key, { hint: { start: 0, end: 9 } });
+        t.equal((await collect(again.read({ range: { start: 0, end: 9 } }))).length, 10, 'the adapter still serves');
+      });
+    }
+
     t.test('signedUrl', async (t) => {
       const key = keyFor('signed');
       await adapter.write(key, small, { contentType: 'audio/wav' });
@@ -267,14 +394,16 @@ export async function backendOutage(
   await adapter.write('down/a.wav', bytes, { contentType: 'audio/wav' });
   await backend.stop();
 
-  for (const [label, op] of [
+  const ops: [string, () => Promise<unknown>][] = [
     ['stat', () => adapter.stat('down/a.wav')],
     ['read', () => adapter.read('down/a.wav', { range: { start: 0, end: 9 } })],
     ['write', () => adapter.write('down/b.wav', bytes, { contentType: 'audio/wav' })],
     ['delete', () => adapter.delete('down/a.wav')],
-  ] as const) {
+  ];
+  if (adapter.open) ops.push(['open', () => adapter.open!('down/a.wav', { hint: 'whole' })], ['open without hint', () => adapter.open!('down/a.wav')]);
+  for (const [label, op] of ops) {
     const start = Date.now();
-    await t.rejects(op() as Promise<unknown>, { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
+    await t.rejects(op(), { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
     // A guard against hanging, not a speed target.
     t.ok(Date.now() - start < 5 * timeoutMs, `${label}: answered in ${Date.now() - start} ms`);
   }
@@ -282,6 +411,7 @@ export async function backendOutage(
   backend = await startS3Server({ buckets: [bucket], directory, port: backend.port });
   t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
   t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
+  if (adapter.open) t.ok((await serveGet(adapter, 'down/a.wav', {})).bytes?.equals(bytes), 'open works again');
 }
 
 /** What the network adapters' factories take in these shared tests. */
@@ -320,6 +450,11 @@ export async function missingBucket(t: Test, make: (options: NetworkOptions) => 
   const adapter = make({ bucket: 'no-such-bucket' });
   await t.rejects(adapter.stat('a.wav'), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ });
   await t.rejects(adapter.read('a.wav'), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ });
+  if (adapter.open) {
+    for (const hint of [undefined, 'whole', { start: 0, end: 9 }] as const) {
+      await t.rejects(adapter.open('a.wav', { hint }), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ }, `open, hint ${JSON.stringify(hint)}`);
+    }
+  }
   await t.rejects(adapter.write('a.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'STORAGE_UNAVAILABLE' });
   await t.rejects(adapter.delete('a.wav'), { code: 'STORAGE_UNAVAILABLE' });
   await t.rejects(make({}).stat('missing/key.wav'), { code: 'OBJECT_NOT_FOUND' }, 'a missing key in a bucket that exists');

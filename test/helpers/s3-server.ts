@@ -7,14 +7,18 @@
  * signatures (only that the access key exists and the URL has not expired), so
  * tests that care about a signature compare it with an independent signer.
  * It does honour Range (206 + Content-Range) and, on signed GETs, response-content-type /
- * response-content-disposition. Two s3rver 3.7.1 gaps are patched below so the contract
- * tests adapters, not s3rver: `Range: bytes=0-0`, and AbortMultipartUpload. Also here:
+ * response-content-disposition. Three s3rver 3.7.1 gaps are patched below so the contract
+ * tests adapters, not s3rver: `Range: bytes=0-0`, suffix ranges and ranges on empty objects,
+ * and AbortMultipartUpload. Also here:
  * fake broken backends (a blackhole, a server that stalls mid-body).
  */
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import {
+  createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +35,12 @@ export interface StartS3ServerOptions {
   directory?: string;
 }
 
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
 export interface S3Server {
   /** `http://127.0.0.1:<port>` */
   endpoint: string;
@@ -40,6 +50,8 @@ export interface S3Server {
   incompleteUploads(): Promise<number>;
   /** Open client sockets on the server right now. */
   connections(): Promise<number>;
+  /** Every request received so far, oldest first. */
+  requests(): ReceivedRequest[];
   /** Close every connection and the listener; removes the directory if it was created here. */
   stop(): Promise<void>;
 }
@@ -55,6 +67,7 @@ interface S3rverObject { content?: Readable; range?: { start: number; end: numbe
 interface S3rverStore {
   getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3rverObject | null>;
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  getMetadata(bucket: string, key: string): Promise<Record<string, string>>;
 }
 type S3rverConstructor = new (options: {
   address: string;
@@ -83,6 +96,9 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
   patchRangeEndingAtZero(server.store);
   const { port } = await server.run();
   if (server.httpServer) supportAbortMultipartUpload(server.httpServer, server.store);
+  if (server.httpServer) patchSuffixAndEmptyRanges(server.httpServer, server.store);
+  const log: ReceivedRequest[] = [];
+  server.httpServer?.prependListener('request', (req) => log.push({ method: req.method!, url: req.url!, headers: { ...req.headers } }));
   const buckets = opts.buckets ?? [];
   let stopped = false;
   return {
@@ -95,6 +111,7 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
         server.httpServer.getConnections((err, count) => (err ? reject(err) : resolve(count)));
       });
     },
+    requests: () => [...log],
     async incompleteUploads() {
       let count = 0;
       for (const bucket of buckets) {
@@ -132,6 +149,41 @@ function patchRangeEndingAtZero(store: S3rverStore): void {
     }
     return object;
   };
+}
+
+/**
+ * s3rver 3.7.1 reads `Range: bytes=-n` as `0-n` and serves a range of an empty object as
+ * `bytes 0-0/0` with Content-Length 1. S3 resolves a suffix against the size (`-0` is
+ * unsatisfiable), answers a suffix on an empty object with a 200 and an empty body, and any
+ * other range on it with 416. Here the Range of a GET is rewritten into what makes s3rver
+ * answer that (a start at or past the size gives its 416).
+ */
+function patchSuffixAndEmptyRanges(httpServer: Server, store: S3rverStore): void {
+  const listeners = httpServer.listeners('request') as RequestListener[];
+  httpServer.removeAllListeners('request');
+  const pass = (req: IncomingMessage, res: ServerResponse) => {
+    for (const listener of listeners) listener.call(httpServer, req, res);
+  };
+  httpServer.on('request', (req, res) => {
+    const range = req.headers.range;
+    if (req.method !== 'GET' || !range || !/^bytes=/.test(range)) return pass(req, res);
+    const [bucket = '', ...key] = new URL(req.url ?? '/', 'http://s3rver').pathname.slice(1).split('/').map(decodeURIComponent);
+    store.getMetadata(bucket, key.join('/')).then(
+      (metadata) => {
+        const size = Number(metadata['content-length']);
+        const suffix = /^bytes=-(\d+)$/.exec(range);
+        if (size === 0) {
+          if (suffix && Number(suffix[1]) > 0) delete req.headers.range;
+          else req.headers.range = 'bytes=1-';
+        } else if (suffix) {
+          const length = Number(suffix[1]);
+          req.headers.range = `bytes=${length === 0 ? size : Math.max(0, size - length)}-`;
+        }
+        pass(req, res);
+      },
+      () => pass(req, res),
+    );
+  });
 }
 
 /**
@@ -210,4 +262,45 @@ async function listen(server: NetServer, dropConnections: () => void): Promise<F
       await closed;
     },
   };
+}
+
+/** What a ScriptedServer does with one request: serve the object, drop the socket unanswered, or answer an S3 error. */
+export type ScriptedAction = 'serve' | 'drop' | { status: number; code?: string; contentRange?: string };
+
+export interface ScriptedServer extends FakeBackend {
+  /** Every request received so far; `reused`: its socket had carried a request before. */
+  requests: (ReceivedRequest & { reused: boolean })[];
+}
+
+/**
+ * An HTTP server on 127.0.0.1 that answers every GET with `body` as a whole object (200; it
+ * ignores Range), unless `plan(n, reused)` says otherwise for the n-th request (0-based):
+ * 'drop' destroys the socket without an answer (a keep-alive socket the server closed just as
+ * the request arrived), `{status, code}` answers an S3 XML error, `{status: 206, contentRange}`
+ * the body with that Content-Range.
+ */
+export async function startScriptedServer(body: Buffer, plan: (n: number, reused: boolean) => ScriptedAction = () => 'serve'): Promise<ScriptedServer> {
+  const requests: ScriptedServer['requests'] = [];
+  const served = new WeakSet<Socket>();
+  const server = createHttpServer((req, res) => {
+    const reused = served.has(req.socket);
+    served.add(req.socket);
+    requests.push({ method: req.method!, url: req.url!, headers: req.headers, reused });
+    const action = plan(requests.length - 1, reused);
+    if (action === 'drop') return void req.socket.destroy();
+    const object = {
+      'content-type': 'audio/wav',
+      etag: '"0123456789abcdef0123456789abcdef"',
+      'last-modified': 'Tue, 02 Jan 2024 03:04:05 GMT',
+    };
+    if (action === 'serve') return void res.writeHead(200, { ...object, 'content-length': String(body.length) }).end(body);
+    if (action.status === 206) {
+      const headers = { ...object, 'content-length': String(body.length), ...(action.contentRange ? { 'content-range': action.contentRange } : {}) };
+      return void res.writeHead(206, headers).end(body);
+    }
+    const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${action.code ?? ''}</Code><Message>scripted ${action.status}</Message></Error>`;
+    res.writeHead(action.status, { 'content-type': 'application/xml' }).end(action.code === undefined ? '' : xml);
+  });
+  const backend = await listen(server, () => server.closeAllConnections());
+  return { ...backend, requests };
 }
