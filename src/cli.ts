@@ -65,7 +65,7 @@ async function withContext(env: NodeJS.ProcessEnv, run: (ctx: AppContext) => Pro
 
 async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(env);
-  const ctx = await createContext(config);
+  const ctx = await createContext(config, { backgroundAudit: true });
   const app = await buildServer(ctx);
   startupAdvice(ctx, app.log);
   await app.listen({ host: config.host, port: config.port });

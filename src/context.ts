@@ -39,12 +39,18 @@ export interface MediaAudit {
   principal: string;
 }
 
-export async function createContext(config: Config): Promise<AppContext> {
+export interface ContextOptions {
+  /** Audit inserts on a writer thread (the daemon); one-shot CLI commands write in-line. */
+  backgroundAudit?: boolean;
+}
+
+export async function createContext(config: Config, options: ContextOptions = {}): Promise<AppContext> {
   const signer = new TokenSigner(loadSigningKeys(config.signingKeys, config.signingKeyFile));
   const index = new CallIndex(config.dbPath);
   const apiKeys = new ApiKeyStore(index.db, { dataVersion: index.dataVersion });
   const audit = new AuditLog(index.db, {
     onError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
+    background: options.backgroundAudit,
   });
   const ctx: AppContext = {
     config,
@@ -93,6 +99,7 @@ export async function createContext(config: Config): Promise<AppContext> {
   try {
     ctx.storage = await createStorage(config, (key, options) => ctx.mediaUrl(key, options));
   } catch (err) {
+    audit.close();
     index.close();
     throw err;
   }

@@ -1,4 +1,7 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AUDIT_MIGRATIONS, AuditLog, type AuditEntry } from '../src/audit.js';
@@ -7,6 +10,16 @@ function freshDb(): Database.Database {
   const db = new Database(':memory:');
   for (const sql of AUDIT_MIGRATIONS) db.exec(sql);
   return db;
+}
+
+/** Polls `get` until `done` holds (at most 5 s). */
+async function settle<T>(get: () => T, done: (value: T) => boolean): Promise<T> {
+  for (let i = 0; i < 250; i++) {
+    const value = get();
+    if (done(value)) return value;
+    await sleep(20);
+  }
+  return get();
 }
 
 const rowCount = (db: Database.Database) => (db.prepare('SELECT count(*) AS n FROM access_audit').get() as { n: number }).n;
@@ -148,4 +161,88 @@ t.test('a thousand records (timing printed, not asserted)', async (t) => {
   const flushed = process.hrtime.bigint();
   t.comment(`1000 records: ${Number(recorded - start) / 1e6} ms to record, ${Number(flushed - recorded) / 1e6} ms to flush the rest`);
   t.equal(rowCount(db), 1000);
+});
+
+/** A file database with the audit table, as the daemon's index is (WAL). */
+async function fileDb(t: Test): Promise<{ db: Database.Database; path: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-audit-'));
+  const path = join(dir, 'index.db');
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 2000');
+  for (const sql of AUDIT_MIGRATIONS) db.exec(sql);
+  t.teardown(() => db.close());
+  return { db, path };
+}
+
+t.test('background: a writer thread inserts; query and close see everything recorded before them', async (t) => {
+  const { db } = await fileDb(t);
+  const log = new AuditLog(db, { background: true, flushIntervalMs: 60_000, maxBatch: 50 });
+  t.ok(log.background, 'a file database gets a writer thread');
+  for (let i = 0; i < 120; i++) log.record(entry({ callSid: `call_${i % 3}` }));
+  t.equal(log.flush(), 20, 'flush hands the rest over');
+  const rows = log.query({ limit: 1000 });
+  t.equal(rows.length, 120, 'query waited for the thread: all 120 rows');
+  t.equal(log.pending, 0);
+  t.equal(log.query({ sid: 'call_1', limit: 1000 }).length, 40);
+  for (let i = 0; i < 7; i++) log.record(entry());
+  log.close();
+  t.equal(rowCount(db), 127, 'close waited for the last batch');
+  t.equal(log.background, false);
+  log.close();
+  t.equal(log.dropped, 0);
+
+  const memory = new AuditLog(freshDb(), { background: true });
+  t.equal(memory.background, false, 'an in-memory database has no file to share: in-line writes');
+  memory.close();
+});
+
+t.test('background: a failed write keeps the rows in the thread, reports, retries, drops beyond maxBuffered', async (t) => {
+  const { db } = await fileDb(t);
+  const errors: { err: unknown; pending: number }[] = [];
+  const log = new AuditLog(db, {
+    background: true, flushIntervalMs: 20, maxBuffered: 3, onError: (err, pending) => errors.push({ err, pending }),
+  });
+  db.exec('ALTER TABLE access_audit RENAME TO access_audit_away');
+  log.record(entry({ callSid: 'call_1' }));
+  log.record(entry({ callSid: 'call_2' }));
+  log.flush();
+  log.record(entry({ callSid: 'call_3' }));
+  log.record(entry({ callSid: 'call_4' }));
+  log.flush();
+  await settle(() => errors.length, (n) => n >= 2);
+  t.match(String(errors[0]!.err), /no such table/, 'the thread reported the failure');
+  t.equal(log.dropped, 1, 'the oldest beyond maxBuffered was dropped and counted');
+  t.equal(log.pending, 3, 'the rest are kept');
+  db.exec('ALTER TABLE access_audit_away RENAME TO access_audit');
+  await settle(() => log.pending, (n) => n === 0);
+  t.same(
+    (db.prepare('SELECT call_sid FROM access_audit ORDER BY id').all() as { call_sid: string }[]).map((r) => r.call_sid),
+    ['call_2', 'call_3', 'call_4'],
+    'the retry wrote the kept rows, in order',
+  );
+  log.close();
+});
+
+t.test('background: if the writer thread cannot run, the log writes in-line and says so', async (t) => {
+  const { db, path } = await fileDb(t);
+  const errors: unknown[] = [];
+  await rm(path); // the thread opens the file by name and must find it
+  const log = new AuditLog(db, { background: true, onError: (err) => errors.push(err) });
+  t.ok(log.background);
+  await settle(() => log.background, (b) => !b);
+  t.match(String(errors[0]), /audit writer thread stopped/);
+  log.record(entry());
+  t.equal(log.query().length, 1, 'recorded and written by the log itself');
+  log.close();
+});
+
+t.test('background: close does not wait past waitMs for a thread that has not finished', async (t) => {
+  const { db } = await fileDb(t);
+  const errors: unknown[] = [];
+  const log = new AuditLog(db, { background: true, waitMs: 0, onError: (err) => errors.push(err) });
+  log.record(entry());
+  log.close();
+  t.match(String(errors[0]), /did not finish in time/, 'said, and the thread is stopped');
+  t.equal(log.background, false);
 });

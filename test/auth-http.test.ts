@@ -258,7 +258,7 @@ t.test('GET /api/audit: admin scope, one organization', async (t) => {
 t.test('a download the client abandons is audited with its client address', async (t) => {
   const d = await startDaemon();
   t.teardown(d.stop);
-  const big = makeWav(60);
+  const big = makeWav(300); // 4.8 MB: several reads even at the largest read size (1 MiB)
   await d.addCall({ org: 'org_a', sid: 'call_big', to: '+15550000009', bytes: big });
   for (const [what, method] of [['download', 'GET'], ['download HEAD', 'HEAD']] as const) {
     await new Promise<void>((resolve) => {

@@ -40,7 +40,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
     RECPROXY_LOG_LEVEL: 'silent',
     ...env,
   });
-  const ctx = await createContext(config);
+  const ctx = await createContext(config, { backgroundAudit: true });
   const app = await buildServer(ctx, { logger: options.logger ?? false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
