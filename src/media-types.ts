@@ -25,12 +25,17 @@ export function typeForName(name: string): string {
   return TYPES[ext] ?? 'application/octet-stream';
 }
 
-/** The extension (no dot) for a content type; `bin` if unknown. */
+/** Content type (lower case, no parameters) → extension: TYPES reversed, plus ALIASES. */
+const EXTENSIONS = new Map<string, string>([
+  ...Object.entries(TYPES).map(([ext, type]): [string, string] => [type, ext]),
+  ...Object.entries(ALIASES),
+]);
+
+/** The extension (no dot) for a content type; `bin` if unknown. Called on every stream URL and download. */
 export function extensionForType(contentType: string): string {
-  const type = contentType.split(';')[0]!.trim().toLowerCase();
-  if (ALIASES[type]) return ALIASES[type];
-  for (const [ext, t] of Object.entries(TYPES)) if (t === type) return ext;
-  return 'bin';
+  const known = EXTENSIONS.get(contentType);
+  if (known) return known;
+  return EXTENSIONS.get(contentType.split(';')[0]!.trim().toLowerCase()) ?? 'bin';
 }
 
 /** A syntactically valid media type (`type/subtype`, optional parameters). */
