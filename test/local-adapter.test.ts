@@ -41,6 +41,8 @@ t.test('the local adapter never leaves its root', async (t) => {
   await t.rejects(a.stat('linkdir'), { code: /INVALID_STORAGE_KEY/ });
   await mkdir(join(root, 'adir'));
   await t.rejects(a.read('adir'), { code: 'OBJECT_NOT_FOUND' }, 'a directory is not an object');
+  await t.rejects(a.stat('adir'), { code: 'OBJECT_NOT_FOUND' }, 'a directory has no metadata either');
+  await t.rejects(a.open('adir'), { code: 'OBJECT_NOT_FOUND' }, 'nor can it be opened');
 });
 
 t.test('open: one lookup, the bytes of that version, ranges, release without reading', async (t) => {
