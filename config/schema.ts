@@ -19,6 +19,7 @@ export const ConfigSchema = Type.Object(
     port: int(0, 65535, 'an integer port from 0 to 65535'),
     publicUrl: optionalUrl(),
     dbPath: str('a file path', { minLength: 1 }),
+    auditDbPath: Type.Optional(str('a file path', { minLength: 1 })),
     storage: oneOf('local', 's3', 'minio'),
     localRoot: str('a directory path', { minLength: 1 }),
     streamMode: oneOf('presigned', 'proxy'),

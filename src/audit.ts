@@ -1,6 +1,6 @@
 /**
- * The access audit: one row per stream URL issued and per download or media read, in the call
- * index's SQLite file, read back by `recproxy audit`.
+ * The access audit: one row per stream URL issued and per download or media read, in a SQLite
+ * file of its own beside the call index (auditPathFor), read back by `recproxy audit`.
  *
  * Cheap on the hot path: `record` only pushes onto an in-memory buffer. The buffer is written
  * in one transaction when it reaches `maxBatch` entries (default 500), at the latest
@@ -15,18 +15,19 @@
  * indexes, 4 µs a row when one call is read and 15–20 µs when reads spread over many calls —
  * never hold the event loop: a 500-row batch held it for milliseconds. Measured on the stream
  * endpoint (wrk -c16, one call), at the same req/s and CPU per request: p99 6–7 ms with in-line
- * writes, 2.1–2.5 ms with the thread. Each commit by the thread clears this connection's page
- * cache and the memoised lookups (`PRAGMA data_version`); committing less often (every 100 ms)
- * gained ~5% req/s but doubled that p99 again, so batches are committed as they come. `query`
+ * writes, 2.1–2.5 ms with the thread. Committing less often (every 100 ms) gained ~5% req/s but
+ * doubled that p99 again, so batches are committed as they come. `query`
  * and `close` wait (Atomics.wait, bounded) until the thread has taken every batch handed to it,
  * so they see what was recorded before them, as in the synchronous mode. If the thread dies,
  * the log falls back to writing itself and counts the rows it held as dropped. An in-memory
  * database has no file to share and stays synchronous.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 
-/** Schema steps for the index's append-only MIGRATIONS array (one entry, one user_version). */
+/** The audit database's schema steps (append only; step i takes user_version i to i+1). */
 export const AUDIT_MIGRATIONS: string[] = [
   `CREATE TABLE access_audit (
      id         INTEGER PRIMARY KEY,
@@ -42,6 +43,75 @@ export const AUDIT_MIGRATIONS: string[] = [
    CREATE INDEX access_audit_sid_at ON access_audit (call_sid, at);
    CREATE INDEX access_audit_org_at ON access_audit (org_id, at);`,
 ];
+
+/**
+ * Where the audit lives when RECPROXY_AUDIT_DB_PATH is not set: beside the call index,
+ * `index.db` → `index.audit.db`. A file of its own because each commit by another connection
+ * empties a SQLite connection's page cache: audit batches written into the index file made the
+ * request thread re-read its key and call pages after every batch.
+ */
+export function auditPathFor(indexPath: string): string {
+  if (indexPath === ':memory:') return ':memory:';
+  return indexPath.endsWith('.db') ? `${indexPath.slice(0, -3)}.audit.db` : `${indexPath}.audit`;
+}
+
+/**
+ * Opens (creating it and its directory) the audit database: WAL, a 5 s busy timeout, and the
+ * AUDIT_MIGRATIONS it lacks.
+ * @throws when the file cannot be opened, or carries a newer schema than this recproxy knows
+ */
+export function openAuditDb(path: string): Database.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('synchronous = NORMAL');
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > AUDIT_MIGRATIONS.length) {
+      throw new Error(`audit schema version ${current} is newer than this recproxy (${AUDIT_MIGRATIONS.length})`);
+    }
+    for (let version = current; version < AUDIT_MIGRATIONS.length; version++) {
+      db.transaction(() => {
+        db.exec(AUDIT_MIGRATIONS[version]!);
+        db.pragma(`user_version = ${version + 1}`);
+      })();
+    }
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * Moves the rows of an index that still holds `access_audit` (where the audit was kept before
+ * it had a file of its own) into the audit database at `auditPath`, oldest first, then drops
+ * the old table. Nothing to do once it is gone. The audit database must exist (openAuditDb).
+ * The copy and the drop are one transaction over both files; as SQLite says of WAL databases,
+ * a crash in its middle may leave each file's part done or not, so the worst case is rows
+ * copied twice, never rows lost.
+ * @returns how many rows were moved
+ */
+export function moveLegacyAudit(index: Database.Database, auditPath: string): number {
+  const legacy = index.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'access_audit'").get();
+  if (!legacy || auditPath === ':memory:') return 0;
+  index.prepare('ATTACH DATABASE ? AS audit_target').run(auditPath);
+  try {
+    return index.transaction(() => {
+      const { changes } = index
+        .prepare(
+          `INSERT INTO audit_target.access_audit (at, action, org_id, call_sid, principal, client, status, bytes)
+           SELECT at, action, org_id, call_sid, principal, client, status, bytes FROM main.access_audit ORDER BY id`,
+        )
+        .run();
+      index.exec('DROP TABLE main.access_audit');
+      return changes;
+    })();
+  } finally {
+    index.exec('DETACH DATABASE audit_target');
+  }
+}
 
 export type AuditAction = 'stream_url' | 'download' | 'media';
 
@@ -144,7 +214,7 @@ export class AuditLog {
   #batchesPosted = 0;
   #rowsPosted = 0;
 
-  /** `db` must already carry AUDIT_MIGRATIONS. `close()` flushes but never closes `db`. */
+  /** `db` must already carry AUDIT_MIGRATIONS (openAuditDb). `close()` flushes but never closes `db`. */
   constructor(db: Database.Database, options: AuditLogOptions = {}) {
     this.#db = db;
     this.#flushIntervalMs = options.flushIntervalMs ?? 100;

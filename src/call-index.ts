@@ -5,7 +5,6 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AUDIT_MIGRATIONS } from './audit.js';
 import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from './errors.js';
@@ -46,7 +45,21 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX calls_org_started ON calls (org_id, started_at);`,
   ...API_KEY_MIGRATIONS,
-  ...AUDIT_MIGRATIONS,
+  // The access audit lived in the index until it got a file of its own (src/audit.ts): the
+  // step stays, so versions keep their meaning; moveLegacyAudit() moves its rows out and drops it.
+  `CREATE TABLE access_audit (
+     id         INTEGER PRIMARY KEY,
+     at         TEXT    NOT NULL,
+     action     TEXT    NOT NULL CHECK (action IN ('stream_url', 'download', 'media')),
+     org_id     TEXT    NOT NULL,
+     call_sid   TEXT    NOT NULL,
+     principal  TEXT,
+     client     TEXT,
+     status     INTEGER,
+     bytes      INTEGER
+   );
+   CREATE INDEX access_audit_sid_at ON access_audit (call_sid, at);
+   CREATE INDEX access_audit_org_at ON access_audit (org_id, at);`,
 ];
 
 const COLUMNS =

@@ -2,7 +2,8 @@
  * Everything a request needs, built once at start from the validated config:
  * the call index, the storage adapter, and the media-token signer.
  */
-import { AuditLog } from './audit.js';
+import type Database from 'better-sqlite3';
+import { AuditLog, auditPathFor, moveLegacyAudit, openAuditDb } from './audit.js';
 import { ApiKeyStore } from './auth/api-keys.js';
 import { createAuthenticator, type AuthMode, type Authenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt.js';
@@ -48,7 +49,16 @@ export async function createContext(config: Config, options: ContextOptions = {}
   const signer = new TokenSigner(loadSigningKeys(config.signingKeys, config.signingKeyFile));
   const index = new CallIndex(config.dbPath);
   const apiKeys = new ApiKeyStore(index.db, { dataVersion: index.dataVersion });
-  const audit = new AuditLog(index.db, {
+  const auditPath = config.auditDbPath ?? auditPathFor(config.dbPath);
+  let auditDb: Database.Database;
+  try {
+    auditDb = openAuditDb(auditPath);
+    moveLegacyAudit(index.db, auditPath);
+  } catch (err) {
+    index.close();
+    throw err;
+  }
+  const audit = new AuditLog(auditDb, {
     onError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
     background: options.backgroundAudit,
   });
@@ -93,6 +103,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     async close() {
       await ctx.storage.close?.();
       audit.close();
+      auditDb.close();
       index.close();
     },
   };
@@ -100,6 +111,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     ctx.storage = await createStorage(config, (key, options) => ctx.mediaUrl(key, options));
   } catch (err) {
     audit.close();
+    auditDb.close();
     index.close();
     throw err;
   }

@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AUDIT_MIGRATIONS, AuditLog, type AuditEntry } from '../src/audit.js';
+import { existsSync } from 'node:fs';
+import { AUDIT_MIGRATIONS, AuditLog, auditPathFor, openAuditDb, type AuditEntry } from '../src/audit.js';
+import { CallIndex } from '../src/call-index.js';
+import { createContext } from '../src/context.js';
+import { loadConfig } from '../config/load.js';
 
 function freshDb(): Database.Database {
   const db = new Database(':memory:');
@@ -245,4 +249,66 @@ t.test('background: close does not wait past waitMs for a thread that has not fi
   log.close();
   t.match(String(errors[0]), /did not finish in time/, 'said, and the thread is stopped');
   t.equal(log.background, false);
+});
+
+t.test('the audit has a file of its own beside the index; rows an index still holds are moved there', async (t) => {
+  t.equal(auditPathFor('./data/index.db'), './data/index.audit.db');
+  t.equal(auditPathFor('/var/lib/recproxy/calls.sqlite'), '/var/lib/recproxy/calls.sqlite.audit');
+  t.equal(auditPathFor(':memory:'), ':memory:');
+
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-audit-move-'));
+  const indexPath = join(dir, 'index.db');
+  // An index as an earlier recproxy left it: the audit table inside, with rows.
+  const index = new CallIndex(indexPath);
+  const legacy = index.db.prepare(
+    'INSERT INTO access_audit (at, action, org_id, call_sid, principal, client, status, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  legacy.run('2026-11-01T10:00:00.000Z', 'stream_url', 'org_a', 'call_old1', 'key1', '10.0.0.1', 200, null);
+  legacy.run('2026-11-01T10:00:01.000Z', 'download', 'org_a', 'call_old1', 'key1', '10.0.0.1', 200, 4096);
+  index.close();
+
+  const env = { RECPROXY_DB_PATH: indexPath, RECPROXY_LOCAL_ROOT: join(dir, 'rec'), RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key') };
+  const ctx = await createContext(loadConfig(env), { backgroundAudit: true });
+  ctx.audit.record({ action: 'media', org: 'org_a', callSid: 'call_old1', bytes: 10 });
+  t.same(
+    ctx.audit.query({ sid: 'call_old1', order: 'asc' }).map((r) => [r.action, r.bytes]),
+    [['stream_url', null], ['download', 4096], ['media', 10]],
+    'the old rows, oldest first, then the new one',
+  );
+  const tables = (ctx.index.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+  t.notOk(tables.includes('access_audit'), 'the index no longer holds the audit');
+  await ctx.close();
+  t.ok(existsSync(join(dir, 'index.audit.db')), 'index.audit.db beside index.db');
+
+  // A second start finds nothing to move and keeps the rows.
+  const again = await createContext(loadConfig(env));
+  t.equal(again.audit.query({ sid: 'call_old1' }).length, 3);
+  await again.close();
+
+  // RECPROXY_AUDIT_DB_PATH puts it elsewhere.
+  const elsewhere = join(dir, 'audit', 'access.db');
+  const moved = await createContext(loadConfig({ ...env, RECPROXY_AUDIT_DB_PATH: elsewhere }));
+  moved.audit.record({ action: 'download', org: 'org_a', callSid: 'call_new', bytes: 1 });
+  moved.audit.flush();
+  await moved.close();
+  const direct = new Database(elsewhere, { readonly: true });
+  t.equal((direct.prepare('SELECT count(*) AS n FROM access_audit').get() as { n: number }).n, 1);
+  direct.close();
+});
+
+t.test('an audit database newer than this recproxy is refused, and the index is left closed', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-audit-newer-'));
+  const path = join(dir, 'index.audit.db');
+  const future = new Database(path);
+  future.pragma(`user_version = ${AUDIT_MIGRATIONS.length + 1}`);
+  future.close();
+  t.throws(() => openAuditDb(path), /audit schema version \d+ is newer than this recproxy/);
+  const env = { RECPROXY_DB_PATH: join(dir, 'index.db'), RECPROXY_LOCAL_ROOT: join(dir, 'rec'), RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key') };
+  await t.rejects(createContext(loadConfig(env)), /newer than this recproxy/);
+  const again = openAuditDb(join(dir, 'fresh.audit.db'));
+  t.equal(again.pragma('user_version', { simple: true }), AUDIT_MIGRATIONS.length);
+  again.close();
+  const reopened = openAuditDb(join(dir, 'fresh.audit.db'));
+  t.equal(reopened.pragma('journal_mode', { simple: true }), 'wal', 'idempotent, WAL');
+  reopened.close();
 });
