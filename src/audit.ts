@@ -26,6 +26,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { applyMigrations } from './migrations.js';
 
 /** The audit database's schema steps (append only; step i takes user_version i to i+1). */
 export const AUDIT_MIGRATIONS: string[] = [
@@ -67,16 +68,7 @@ export function openAuditDb(path: string): Database.Database {
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('synchronous = NORMAL');
-    const current = db.pragma('user_version', { simple: true }) as number;
-    if (current > AUDIT_MIGRATIONS.length) {
-      throw new Error(`audit schema version ${current} is newer than this recproxy (${AUDIT_MIGRATIONS.length})`);
-    }
-    for (let version = current; version < AUDIT_MIGRATIONS.length; version++) {
-      db.transaction(() => {
-        db.exec(AUDIT_MIGRATIONS[version]!);
-        db.pragma(`user_version = ${version + 1}`);
-      })();
-    }
+    applyMigrations(db, AUDIT_MIGRATIONS, 'audit');
     return db;
   } catch (err) {
     db.close();

@@ -5,6 +5,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { AUDIT_MIGRATIONS } from './audit.js';
+import { applyMigrations } from './migrations.js';
 import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from './errors.js';
@@ -45,21 +47,10 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX calls_org_started ON calls (org_id, started_at);`,
   ...API_KEY_MIGRATIONS,
-  // The access audit lived in the index until it got a file of its own (src/audit.ts): the
-  // step stays, so versions keep their meaning; moveLegacyAudit() moves its rows out and drops it.
-  `CREATE TABLE access_audit (
-     id         INTEGER PRIMARY KEY,
-     at         TEXT    NOT NULL,
-     action     TEXT    NOT NULL CHECK (action IN ('stream_url', 'download', 'media')),
-     org_id     TEXT    NOT NULL,
-     call_sid   TEXT    NOT NULL,
-     principal  TEXT,
-     client     TEXT,
-     status     INTEGER,
-     bytes      INTEGER
-   );
-   CREATE INDEX access_audit_sid_at ON access_audit (call_sid, at);
-   CREATE INDEX access_audit_org_at ON access_audit (org_id, at);`,
+  // The access audit lived in the index until it got a file of its own (src/audit.ts). The step
+  // stays, so versions keep their meaning (AUDIT_MIGRATIONS is append-only: its first step never
+  // changes); moveLegacyAudit() moves the rows out and drops the table.
+  AUDIT_MIGRATIONS[0]!,
 ];
 
 const COLUMNS =
@@ -136,14 +127,6 @@ export class CallIndex {
 }
 
 export function migrate(db: Database.Database): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`index schema version ${current} is newer than this recproxy (${MIGRATIONS.length})`);
-  }
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
-  }
+  applyMigrations(db, MIGRATIONS, 'index');
 }
+

@@ -3,7 +3,7 @@
  * Each row runs against both byte-serving routes.
  */
 import t from 'tap';
-import { startDaemon } from './helpers/daemon.js';
+import { byteRoutes, startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
 
 const ORG = 'org_r';
@@ -75,14 +75,7 @@ t.test('Range and conditional requests through download and media', async (t) =>
   const d = await startDaemon();
   t.teardown(d.stop);
   await d.addCall({ org: ORG, sid: 'call_range', to: '+15550000000', bytes: wav });
-  const stream = await fetch(`${d.url}/api/calls/call_range/recording/stream`, { headers: d.headers(ORG) });
-  const mediaUrl = ((await stream.json()) as { data: { url: string } }).data.url;
-  const routes = {
-    download: { url: `${d.url}/api/calls/call_range/recording/download`, headers: d.headers(ORG) },
-    media: { url: mediaUrl, headers: {} },
-  };
-  const probe = await fetch(routes.download.url, { method: 'HEAD', headers: routes.download.headers });
-  const meta = { etag: probe.headers.get('etag')!, lastModified: probe.headers.get('last-modified')! };
+  const { routes, meta } = await byteRoutes(d, ORG, 'call_range');
   t.match(meta.etag, /^"[^"]+"$/);
 
   for (const [routeName, route] of Object.entries(routes)) {

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startDaemon } from './helpers/daemon.js';
+import { byteRoutes, startDaemon } from './helpers/daemon.js';
 import { S3RVER_CREDENTIALS, startS3Server } from './helpers/s3-server.js';
 import { storageEnv } from './helpers/storage-env.js';
 import { makeWav } from './helpers/wav.js';
@@ -57,14 +57,7 @@ t.test('s3 adapter through HTTP: one backend request per download', async (t) =>
   const d = await startDaemon(storageEnv('s3', 'proxy', s3));
   t.teardown(d.stop);
   await d.addCall({ org: ORG, sid: 'call_s3', to: '+15550000000', bytes: wav });
-  const stream = await fetch(`${d.url}/api/calls/call_s3/recording/stream`, { headers: d.headers(ORG) });
-  const mediaUrl = ((await stream.json()) as { data: { url: string } }).data.url;
-  const routes = {
-    download: { url: `${d.url}/api/calls/call_s3/recording/download`, headers: d.headers(ORG) },
-    media: { url: mediaUrl, headers: {} },
-  };
-  const probe = await fetch(routes.download.url, { method: 'HEAD', headers: routes.download.headers });
-  const meta = { etag: probe.headers.get('etag')!, lastModified: probe.headers.get('last-modified')! };
+  const { routes, meta } = await byteRoutes(d, ORG, 'call_s3');
 
   for (const [routeName, route] of Object.entries(routes)) {
     for (const row of rows) {

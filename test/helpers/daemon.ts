@@ -69,3 +69,27 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
     },
   };
 }
+
+export interface ByteRoute {
+  url: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The two byte-serving routes of one call — its download URL (with the org's headers) and a
+ * media URL from its stream endpoint (no headers) — and the validators a HEAD reports for it.
+ */
+export async function byteRoutes(
+  d: Daemon,
+  org: string,
+  sid: string,
+): Promise<{ routes: { download: ByteRoute; media: ByteRoute }; meta: { etag: string; lastModified: string } }> {
+  const stream = await fetch(`${d.url}/api/calls/${sid}/recording/stream`, { headers: d.headers(org) });
+  const mediaUrl = ((await stream.json()) as { data: { url: string } }).data.url;
+  const routes = {
+    download: { url: `${d.url}/api/calls/${sid}/recording/download`, headers: d.headers(org) },
+    media: { url: mediaUrl, headers: {} },
+  };
+  const probe = await fetch(routes.download.url, { method: 'HEAD', headers: routes.download.headers });
+  return { routes, meta: { etag: probe.headers.get('etag')!, lastModified: probe.headers.get('last-modified')! } };
+}
