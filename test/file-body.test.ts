@@ -128,3 +128,22 @@ t.test('a file that shrinks under a read fails the body with StorageUnavailable'
   const bad = new FileBody(123456, { budget: new ReadBudget() }); // not an open descriptor
   await t.rejects(drain(bad), { code: 'STORAGE_UNAVAILABLE', message: /read failed: EBADF/ });
 });
+
+t.test('a body nobody reads stops reading: backpressure, not the whole file in memory', async (t) => {
+  const budget = new ReadBudget({ total: 256 * KiB, min: 64 * KiB, max: 256 * KiB });
+  const body = new FileBody(openSync(file, 'r'), { budget });
+  let read = 0;
+  body.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    body.pause(); // a consumer that never asks for more
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.ok(read <= 256 * KiB, `one chunk delivered (${read} bytes)`);
+  t.ok(body.readableLength <= 2 * 256 * KiB, `at most about a chunk buffered (${body.readableLength} of ${data.length} bytes)`);
+  body.resume();
+  body.removeAllListeners('data');
+  const rest: Buffer[] = [];
+  body.on('data', (chunk: Buffer) => rest.push(chunk));
+  await new Promise((resolve) => body.once('end', resolve));
+  t.equal(read + Buffer.concat(rest).length, data.length, 'then the rest, when asked');
+});
