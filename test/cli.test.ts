@@ -1,5 +1,6 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +67,7 @@ t.test('calls add / calls get / serve share one index from any working directory
   });
   const stream = await fetch(`${base}/api/calls/call_cli1/recording/stream`, { headers: auth });
   t.equal(stream.status, 200);
+  t.ok(existsSync(join(cwd, 'data', 'index.audit.db')), 'the audit has its own file beside ./data/index.db');
   const { data } = (await stream.json()) as { data: { url: string } };
   t.ok(data.url.startsWith(`${base}/media/`), 'the media URL uses the port actually bound');
   const bytes = Buffer.from(await (await fetch(data.url)).arrayBuffer());
