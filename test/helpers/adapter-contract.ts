@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { ByteRange, ObjectMeta, StorageAdapter } from '../../adapters/types.js';
 import { decideBytes, type ByteDecision } from '../../src/range.js';
 import { prefetchHint } from '../../src/send-object.js';
-import { startS3Server, startStallingServer } from './s3-server.js';
+import { startBlackhole, startS3Server, startStallingServer } from './s3-server.js';
 
 export interface ContractSubject {
   adapter: StorageAdapter;
@@ -458,4 +458,31 @@ export async function missingBucket(t: Test, make: (options: NetworkOptions) => 
   await t.rejects(adapter.write('a.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'STORAGE_UNAVAILABLE' });
   await t.rejects(adapter.delete('a.wav'), { code: 'STORAGE_UNAVAILABLE' });
   await t.rejects(make({}).stat('missing/key.wav'), { code: 'OBJECT_NOT_FOUND' }, 'a missing key in a bucket that exists');
+}
+
+/**
+ * A backend that accepts connections and never answers: stat, read, write (and open, where
+ * the adapter has it) fail with StorageUnavailable, the backend's error as cause, after the
+ * timeout and well before it has passed five times.
+ */
+export async function neverAnswers(t: Test, make: (options: NetworkOptions) => StorageAdapter): Promise<void> {
+  const hole = await startBlackhole();
+  t.teardown(() => hole.stop());
+  const timeoutMs = 500;
+  const adapter = make({ endpoint: hole.endpoint, timeoutMs });
+  const ops: [string, () => Promise<unknown>][] = [
+    ['stat', () => adapter.stat('x.wav')],
+    ['read', () => adapter.read('x.wav')],
+    ['write', () => adapter.write('x.wav', Buffer.from('x'), { contentType: 'audio/wav' })],
+  ];
+  const { open } = adapter;
+  if (open) ops.push(['open', () => open.call(adapter, 'x.wav', { hint: 'whole' })]);
+  for (const [label, op] of ops) {
+    const start = Date.now();
+    const err = (await op().catch((e: unknown) => e)) as { code?: string; cause?: unknown };
+    const elapsed = Date.now() - start;
+    t.equal(err.code, 'STORAGE_UNAVAILABLE', `${label}: StorageUnavailable`);
+    t.ok(err.cause, `${label}: with the backend's error as cause`);
+    t.ok(elapsed >= timeoutMs * 0.9 && elapsed < 5 * timeoutMs, `${label}: after the timeout (${elapsed} ms)`);
+  }
 }
