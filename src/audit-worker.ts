@@ -11,25 +11,15 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { COUNTER, INSERT_SQL, type AuditWorkerData, type InsertRow } from './audit.js';
+import { COUNTER, rowInserter, type AuditWorkerData, type InsertRow } from './audit.js';
 
 const data = workerData as AuditWorkerData;
 const counters = new Int32Array(data.counters);
 const db = new Database(data.dbPath, { fileMustExist: true });
 db.pragma(`busy_timeout = ${data.busyTimeoutMs}`);
 db.pragma('synchronous = NORMAL');
-// Rows go in GROUP at a time through one multi-row INSERT, the rest one by one. Prepared at
-// the first write, inside its error handling: a missing table is a failed write.
-const GROUP = 50;
-let insert: Database.Statement<InsertRow> | undefined;
-let insertGroup: Database.Statement<unknown[]> | undefined;
-const insertMany = db.transaction((rows: InsertRow[]) => {
-  insert ??= db.prepare<InsertRow>(INSERT_SQL);
-  insertGroup ??= db.prepare<unknown[]>(`${INSERT_SQL}${', (?, ?, ?, ?, ?, ?, ?, ?)'.repeat(GROUP - 1)}`);
-  let i = 0;
-  for (; i + GROUP <= rows.length; i += GROUP) insertGroup.run(...rows.slice(i, i + GROUP).flat());
-  for (; i < rows.length; i++) insert.run(...rows[i]!);
-});
+// Prepared at the first write, inside its error handling: a missing table is a failed write.
+let insertMany: ((rows: InsertRow[]) => void) | undefined;
 
 let held: InsertRow[] = [];
 let retry: NodeJS.Timeout | undefined;
@@ -39,6 +29,7 @@ function write(): void {
   retry = undefined;
   if (held.length === 0) return;
   try {
+    insertMany ??= rowInserter(db);
     insertMany(held);
     Atomics.add(counters, COUNTER.written, held.length);
     held = [];
