@@ -47,14 +47,11 @@ export class LocalAdapter implements StorageAdapter {
    *         StorageUnavailable (any other filesystem failure)
    */
   async stat(key: string): Promise<ObjectMeta> {
-    const path = this.#inside(key);
-    const root = await this.#rootReal();
     // Synchronous, as open() is, and for the same reason: this runs for every stream URL issued
     // that is not reused; with 1,000,000 calls the two thread-pool round trips were a third of
     // the daemon's CPU time (growth scenario profile).
+    const real = await this.#existing(key);
     try {
-      const real = realpathSync.native(path);
-      if (!isWithin(real, root)) throw new InvalidKey(`${key} leaves the storage root`);
       const info = statSync(real);
       if (!info.isFile()) throw new ObjectNotFound(key);
       return metaOf(key, info);
@@ -94,13 +91,10 @@ export class LocalAdapter implements StorageAdapter {
    * @throws ObjectNotFound, InvalidKey (outside the root), StorageUnavailable
    */
   async open(key: string): Promise<OpenedObject> {
-    const path = this.#inside(key);
-    const root = await this.#rootReal();
+    const real = await this.#existing(key);
     let fd: number | undefined;
     let meta: ObjectMeta;
     try {
-      const real = realpathSync.native(path);
-      if (!isWithin(real, root)) throw new InvalidKey(`${key} leaves the storage root`);
       fd = openSync(real, 'r');
       const info = fstatSync(fd);
       if (!info.isFile()) throw new ObjectNotFound(key);
@@ -197,13 +191,14 @@ export class LocalAdapter implements StorageAdapter {
   /** The real path of an existing `key`, refused if it (or a link on the way) leaves the root. */
   async #existing(key: string): Promise<string> {
     const path = this.#inside(key);
+    const root = await this.#rootReal();
     let real: string;
     try {
-      real = await realpath(path);
+      real = realpathSync.native(path); // synchronous: see open()
     } catch (err) {
       throw mapError(err, key);
     }
-    if (!isWithin(real, await this.#rootReal())) throw new InvalidKey(`${key} leaves the storage root`);
+    if (!isWithin(real, root)) throw new InvalidKey(`${key} leaves the storage root`);
     return real;
   }
 }

@@ -273,6 +273,11 @@ export class AuditLog {
     return this.#dropped + this.#workerDropped;
   }
 
+  /** The database file it writes (as opened). */
+  get file(): string {
+    return this.#db.name;
+  }
+
   /** Whether batches go to a writer thread. */
   get background(): boolean {
     return this.#worker !== undefined;

@@ -6,7 +6,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { UsageError, auditCommand, keysCreate, keysList, keysRevoke, startupAdvice } from './cli-admin.js';
-import { auditPathFor } from './audit.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
 import { registerRecording } from './register.js';
 import { buildServer } from './server.js';
@@ -75,7 +74,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
     ctx.publicUrl = defaultPublicUrl(config.host, address.port);
   }
   app.log.info(
-    { storage: ctx.storage.name, index: config.dbPath, audit: config.auditDbPath ?? auditPathFor(config.dbPath), publicUrl: ctx.publicUrl },
+    { storage: ctx.storage.name, index: config.dbPath, audit: ctx.audit.file, publicUrl: ctx.publicUrl },
     `recproxy serving on ${ctx.publicUrl}`,
   );
   await new Promise<void>((resolve) => {

@@ -180,9 +180,10 @@ async function fileDb(t: Test): Promise<{ db: Database.Database; path: string }>
 }
 
 t.test('background: a writer thread inserts; query and close see everything recorded before them', async (t) => {
-  const { db } = await fileDb(t);
+  const { db, path } = await fileDb(t);
   const log = new AuditLog(db, { background: true, flushIntervalMs: 60_000, maxBatch: 50 });
   t.ok(log.background, 'a file database gets a writer thread');
+  t.equal(log.file, path, 'it names the file it writes');
   for (let i = 0; i < 120; i++) log.record(entry({ callSid: `call_${i % 3}` }));
   t.equal(log.flush(), 20, 'flush hands the rest over');
   const rows = log.query({ limit: 1000 });
