@@ -92,6 +92,7 @@ osd data = ${dir}/osd/$name
 keyring = ${dir}/keyring
 
 [client.rgw.test]
+# endpoint only: with port= as well beast binds the port twice and fails (Address already in use)
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
 # with auth none the default "secure" mode loops on "get_initial_auth_request returned -13"
 ms mon client mode = crc
