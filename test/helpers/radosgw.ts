@@ -164,9 +164,8 @@ export async function startRadosgw(opts: { buckets?: string[] } = {}): Promise<R
     stopped = true;
     await Promise.all([...children].map(kill));
     process.removeListener('exit', killAllNow);
-    writeFileSync(join(dir, 'pids'), '');
-    watchdog.stdin!.end();
     await rm(dir, { recursive: true, force: true });
+    watchdog.stdin!.end(); // nothing left for it to do: it finds no PID list and no directory
   };
 
   try {
