@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap';
-import { createHash, createHmac } from 'node:crypto';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { MinioAdapter, type MinioAdapterOptions } from '../adapters/minio.js';
 import { adapterContract, backendOutage, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
 import { S3RVER_CREDENTIALS, startS3Server } from './helpers/s3-server.js';
+import { signatureIsValid } from './helpers/sigv4.js';
 
 const BUCKET = 'recordings';
 const server = await startS3Server({ buckets: [BUCKET] });
@@ -28,26 +28,6 @@ adapterContract(t, 'minio', async () => {
   const adapter = adapterFor(t);
   return { adapter, fetchable: true, incompleteUploads: () => server.incompleteUploads(), cleanup: () => adapter.close() };
 });
-
-const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
-const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-/**
- * An independent SigV4 check of a presigned GET (AWS "Authenticating Requests: Using Query
- * Parameters"): rebuild the canonical request from the URL itself and recompute the signature.
- */
-function signatureIsValid(raw: string, secret: string, region: string): boolean {
-  const url = new URL(raw);
-  const params = [...url.searchParams].filter(([k]) => k !== 'X-Amz-Signature').map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`);
-  params.sort();
-  const canonical = ['GET', url.pathname, params.join('&'), `host:${url.host}`, '', 'host', 'UNSIGNED-PAYLOAD'].join('\n');
-  const date = url.searchParams.get('X-Amz-Date') ?? '';
-  const scope = `${date.slice(0, 8)}/${region}/s3/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
-  let key = hmac(`AWS4${secret}`, date.slice(0, 8));
-  for (const part of [region, 's3', 'aws4_request']) key = hmac(key, part);
-  return hmac(key, toSign).toString('hex') === url.searchParams.get('X-Amz-Signature');
-}
 
 t.test('signed URLs: public endpoint, shape, and a valid SigV4 signature', async (t) => {
   const secret = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCY';

@@ -373,11 +373,14 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
   });
 }
 
-/**
- * For network adapters: with the S3-protocol server stopped every call fails with
- * StorageUnavailable (not a hang), and once it is back on the same port the same adapter
- * instance works again.
- */
+/** An S3-protocol server the outage tests can take away and bring back at the same endpoint. */
+export interface StoppableBackend {
+  endpoint: string;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+/** backendOutage against an s3rver in a directory of its own, restarted on the same port. */
 export async function backendOutage(
   t: Test,
   prefix: string,
@@ -388,30 +391,79 @@ export async function backendOutage(
   t.teardown(() => rm(directory, { recursive: true, force: true }));
   let backend = await startS3Server({ buckets: [bucket], directory });
   t.teardown(() => backend.stop());
+  const restart = async () => {
+    backend = await startS3Server({ buckets: [bucket], directory, port: backend.port });
+  };
+  await outage(t, { endpoint: backend.endpoint, stop: () => backend.stop(), restart }, make);
+}
+
+/**
+ * For network adapters: with the S3-protocol server stopped every call fails with
+ * StorageUnavailable (not a hang), and once it is back on the same port the same adapter
+ * instance works again.
+ */
+export async function outage(t: Test, backend: StoppableBackend, make: (endpoint: string, timeoutMs: number) => StorageAdapter): Promise<void> {
   const timeoutMs = 1000;
   const adapter = make(backend.endpoint, timeoutMs);
   const bytes = randomBytes(50_000);
   await adapter.write('down/a.wav', bytes, { contentType: 'audio/wav' });
   await backend.stop();
+  await failsEveryCall(t, adapter, 'down/a.wav', timeoutMs);
 
+  await backend.restart();
+  t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
+  t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
+  if (adapter.open) t.ok((await serveGet(adapter, 'down/a.wav', {})).bytes?.equals(bytes), 'open works again');
+}
+
+/** Every call on `key` fails with StorageUnavailable, each well before 5 timeouts have passed. */
+async function failsEveryCall(t: Test, adapter: StorageAdapter, key: string, timeoutMs: number): Promise<void> {
   const ops: [string, () => Promise<unknown>][] = [
-    ['stat', () => adapter.stat('down/a.wav')],
-    ['read', () => adapter.read('down/a.wav', { range: { start: 0, end: 9 } })],
-    ['write', () => adapter.write('down/b.wav', bytes, { contentType: 'audio/wav' })],
-    ['delete', () => adapter.delete('down/a.wav')],
+    ['stat', () => adapter.stat(key)],
+    ['read', () => adapter.read(key, { range: { start: 0, end: 9 } })],
+    ['write', () => adapter.write(`${key}.new`, randomBytes(50_000), { contentType: 'audio/wav' })],
+    ['delete', () => adapter.delete(key)],
   ];
-  if (adapter.open) ops.push(['open', () => adapter.open!('down/a.wav', { hint: 'whole' })], ['open without hint', () => adapter.open!('down/a.wav')]);
+  if (adapter.open) ops.push(['open', () => adapter.open!(key, { hint: 'whole' })], ['open without hint', () => adapter.open!(key)]);
   for (const [label, op] of ops) {
     const start = Date.now();
     await t.rejects(op(), { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
     // A guard against hanging, not a speed target.
     t.ok(Date.now() - start < 5 * timeoutMs, `${label}: answered in ${Date.now() - start} ms`);
   }
+}
 
-  backend = await startS3Server({ buckets: [bucket], directory, port: backend.port });
-  t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
-  t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
-  if (adapter.open) t.ok((await serveGet(adapter, 'down/a.wav', {})).bytes?.equals(bytes), 'open works again');
+/**
+ * A real server that hangs (SIGSTOP: the kernel still accepts connections, nothing answers):
+ * a body being read fails, every call fails with StorageUnavailable instead of hanging, and
+ * once the server runs again the same adapter works.
+ */
+export async function hungBackend(
+  t: Test,
+  backend: { endpoint: string; pause(): void; resume(): void },
+  make: (endpoint: string, timeoutMs: number) => StorageAdapter,
+): Promise<void> {
+  const timeoutMs = 1000;
+  const adapter = make(backend.endpoint, timeoutMs);
+  const big = randomBytes(24 * MiB); // more than loopback socket buffers hold
+  // Written with a roomy timeout: a busy machine may take more than a second per 5 MiB part.
+  await make(backend.endpoint, 30_000).write('hung/big.wav', big, { contentType: 'audio/wav' });
+  const { body } = await adapter.read('hung/big.wav');
+  await new Promise<void>((resolve) =>
+    body.once('data', () => {
+      body.pause();
+      resolve();
+    }),
+  );
+  backend.pause();
+  t.teardown(() => backend.resume());
+  await t.rejects(collect(body), { code: 'STORAGE_UNAVAILABLE' }, 'a body being read when the server hangs fails');
+  // Another key: the server may still carry out the queued requests once it runs again.
+  await failsEveryCall(t, adapter, 'hung/other.wav', timeoutMs);
+
+  backend.resume();
+  t.equal((await adapter.stat('hung/big.wav')).size, big.length, 'the same adapter works again');
+  t.ok((await collect((await adapter.read('hung/big.wav')).body)).equals(big), 'every byte once the server runs again');
 }
 
 /** What the network adapters' factories take in these shared tests. */
