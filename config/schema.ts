@@ -13,6 +13,9 @@ const oneOf = <const T extends string[]>(...values: T) =>
 const optionalUrl = () =>
   Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', expect: 'an http(s) URL' }));
 
+/** One media-token signing key, `kid:secret`: the rule for RECPROXY_SIGNING_KEYS and the key file alike. */
+export const SIGNING_KEY = '[A-Za-z0-9_-]{1,32}:[^,\\s]{32,}';
+
 export const ConfigSchema = Type.Object(
   {
     host: str('a host name or IP address', { minLength: 1 }),
@@ -28,7 +31,7 @@ export const ConfigSchema = Type.Object(
     downloadTtl: int(1, 7 * 24 * 3600, 'whole seconds from 1 to 604800'),
     signingKeys: Type.Optional(
       str('comma-separated kid:secret pairs, each secret at least 32 characters', {
-        pattern: '^[A-Za-z0-9_-]{1,32}:[^,\\s]{32,}(,[A-Za-z0-9_-]{1,32}:[^,\\s]{32,})*$',
+        pattern: `^${SIGNING_KEY}(,${SIGNING_KEY})*$`,
       }),
     ),
     signingKeyFile: str('a file path', { minLength: 1 }),

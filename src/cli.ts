@@ -13,7 +13,7 @@ import { buildServer } from './server.js';
 const USAGE = `usage:
   recproxy serve
   recproxy calls add --org ORG --sid SID --to NUMBER [--from NUMBER] --file PATH
-                     [--content-type TYPE] [--started-at ISO8601]
+                     [--content-type TYPE] [--started-at ISO8601] [--follow-symlinks]
   recproxy calls get --sid SID
   recproxy keys create --org ORG [--org ORG2 …] [--scope read|admin] [--label TEXT]
   recproxy keys list
@@ -102,6 +102,7 @@ async function callsAdd(ctx: AppContext, args: string[]): Promise<number> {
       file: { type: 'string' },
       'content-type': { type: 'string' },
       'started-at': { type: 'string' },
+      'follow-symlinks': { type: 'boolean' },
     },
   });
   const missing = (['org', 'sid', 'to', 'file'] as const).filter((k) => !values[k]);
@@ -114,6 +115,7 @@ async function callsAdd(ctx: AppContext, args: string[]): Promise<number> {
     file: values.file!,
     contentType: values['content-type'],
     startedAt: values['started-at'],
+    followSymlinks: values['follow-symlinks'],
   });
   process.stdout.write(JSON.stringify(row, null, 2) + '\n');
   return 0;

@@ -40,6 +40,7 @@ export const CallExists = createError('CALL_EXISTS', 'call %s is already indexed
 export const Unauthorized = createError('UNAUTHORIZED', '%s', 401);
 export const TokenInvalid = createError('TOKEN_INVALID', 'the media token is not valid', 403);
 export const TokenExpired = createError('TOKEN_EXPIRED', 'the media token has expired', 403);
+export const TokenRevoked = createError('TOKEN_REVOKED', 'the media token was issued to an API key that has been revoked', 403);
 
 export const RateLimited = createError('RATE_LIMITED', 'too many requests; retry in %s', 429);
 

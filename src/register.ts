@@ -1,11 +1,15 @@
 /**
  * Registering a recording: the bytes go to storage first and the index row second, so the index
  * never points at nothing. The SHA-256 and size are computed while the bytes stream through.
+ * Only a regular file whose header is audio (src/audio-sniff.ts) is taken, and not through a
+ * symbolic link unless asked: run as root, a link must not turn /etc/shadow into a recording.
+ * The file is opened once; what was checked is what is stored.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Transform } from 'node:stream';
+import { SNIFF_BYTES, sniffAudio } from './audio-sniff.js';
 import { CallExists, InvalidRequest } from './errors.js';
 import { extensionForType, isMediaType, typeForName } from './media-types.js';
 import { normalizeKey } from './keys.js';
@@ -22,6 +26,8 @@ export interface RegisterInput {
   file: string;
   contentType?: string;
   startedAt?: string;
+  /** Read `file` through a symbolic link (refused by default). */
+  followSymlinks?: boolean;
 }
 
 /**
@@ -32,21 +38,49 @@ export async function registerRecording(ctx: AppContext, input: RegisterInput): 
   if (problems.length) throw new InvalidRequest(problems.join('; '));
   if (ctx.index.get(input.sid)) throw new CallExists(input.sid);
 
-  let head: Buffer;
-  let size: number;
+  const { handle, size } = await openRecording(input.file, input.followSymlinks ?? false);
   try {
-    const handle = await open(input.file, 'r');
-    try {
-      size = (await handle.stat()).size;
-      const { buffer, bytesRead } = await handle.read(Buffer.alloc(4096), 0, 4096, 0);
-      head = buffer.subarray(0, bytesRead);
-    } finally {
-      await handle.close();
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(SNIFF_BYTES), 0, SNIFF_BYTES, 0);
+    const head = buffer.subarray(0, bytesRead);
+    if (!sniffAudio(head)) {
+      throw new InvalidRequest(`${input.file} is not audio: no WAV, MP3, Ogg, FLAC, GSM, M4A, WebM, AMR, AIFF or AU header`);
     }
-  } catch (err) {
-    throw new InvalidRequest(`cannot read ${input.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return await store(ctx, input, handle, head, size);
+  } finally {
+    await handle.close();
   }
+}
 
+/** @throws InvalidRequest for a file that cannot be opened, a symbolic link, or not a regular file */
+async function openRecording(file: string, followSymlinks: boolean): Promise<{ handle: FileHandle; size: number }> {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer before it is refused.
+  const flags = constants.O_RDONLY | constants.O_NONBLOCK | (followSymlinks ? 0 : constants.O_NOFOLLOW);
+  let handle: FileHandle;
+  try {
+    handle = await open(file, flags);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' && !followSymlinks) {
+      throw new InvalidRequest(`${file} is a symbolic link; pass --follow-symlinks to read what it points to`);
+    }
+    throw new InvalidRequest(`cannot read ${file}: ${code ?? (err as Error).message}`);
+  }
+  const stats = await handle.stat();
+  if (!stats.isFile()) {
+    await handle.close();
+    throw new InvalidRequest(`${file} is not a regular file (${kindOf(stats)})`);
+  }
+  return { handle, size: stats.size };
+}
+
+/** What a non-regular file that open() accepts is: sockets cannot be opened. */
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a pipe';
+  return 'a device';
+}
+
+async function store(ctx: AppContext, input: RegisterInput, handle: FileHandle, head: Buffer, size: number): Promise<CallRow> {
   const contentType = input.contentType ?? typeForName(input.file);
   // A suffix per registration: two racing registrations of one call_sid never share a key,
   // so the loser can delete its own bytes without touching the winner's.
@@ -59,7 +93,16 @@ export async function registerRecording(ctx: AppContext, input: RegisterInput): 
       done(null, chunk);
     },
   });
-  const meta = await ctx.storage.write(key, createReadStream(input.file).pipe(hashing), { contentType, size });
+  const bytes = handle.createReadStream({ start: 0, autoClose: false });
+  const body = bytes.pipe(hashing);
+  bytes.once('error', (err) => body.destroy(err));
+  let meta;
+  try {
+    meta = await ctx.storage.write(key, body, { contentType, size });
+  } finally {
+    // The caller closes the file: no read may be left pending on it.
+    bytes.destroy();
+  }
   try {
     return ctx.index.insert({
       call_sid: input.sid,

@@ -155,8 +155,11 @@ t.test('two organizations with interleaved call_sids', async (t) => {
       t.equal(after.status, 401, `${what}: the very next request is 401`);
       if (method === 'GET') t.equal(JSON.parse(after.body.toString()).error.code, 'UNAUTHORIZED');
     }
-    t.comment('a media URL issued before the revocation keeps playing until it expires (RECPROXY_STREAM_TTL): it is a capability, not a session');
-    t.equal((await fetch(url, { method: 'HEAD' })).status, 200);
+    t.comment('a media URL issued to the key before the revocation is refused too');
+    t.equal((await fetch(url, { method: 'HEAD' })).status, 403);
+    const media = await fetch(url);
+    t.equal(media.status, 403);
+    t.equal(((await media.json()) as { error: { code: string } }).error.code, 'TOKEN_REVOKED');
     const other = await send(d.url, 'GET', S('call_a1'), d.headers('org_a'));
     t.equal(other.status, 200, "the organization's other keys are unaffected");
   });

@@ -14,9 +14,10 @@
  * the whole key (id included) binds the secret to its row.
  *
  * Verification looks the row up by id (a prepared primary-key SELECT, microseconds), then
- * compares hashes with `crypto.timingSafeEqual`. There is no cache: every `verify` reads the
- * row, so `revoke` takes effect on the very next request, from this process or another one
- * (the CLI) sharing the file.
+ * compares hashes with `crypto.timingSafeEqual`. Results are memoised until the database
+ * changes (src/db-version.ts), so `revoke` takes effect on the very next request, from this
+ * process or another one (the CLI) sharing the file. `isRevoked` answers the media route the
+ * same way, for the media URLs a key was handed.
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -132,6 +133,8 @@ export class ApiKeyStore {
   readonly #countAll: Database.Statement<[], { n: number }>;
   /** Keys verified since the data last changed (any connection's revoke clears it). */
   readonly #verified: VersionedCache<VerifiedApiKey>;
+  /** Whether a key id is revoked, since the data last changed. */
+  readonly #revoked: VersionedCache<boolean>;
 
   /** `db` must already carry API_KEY_MIGRATIONS. The store never closes it. */
   constructor(db: Database.Database, options: ApiKeyStoreOptions = {}) {
@@ -148,7 +151,9 @@ export class ApiKeyStore {
     this.#touch = db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?');
     this.#countActive = db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL');
     this.#countAll = db.prepare('SELECT count(*) AS n FROM api_keys');
-    this.#verified = new VersionedCache(options.dataVersion ?? new DataVersion(db));
+    const dataVersion = options.dataVersion ?? new DataVersion(db);
+    this.#verified = new VersionedCache(dataVersion);
+    this.#revoked = new VersionedCache(dataVersion);
   }
 
   /**
@@ -213,6 +218,16 @@ export class ApiKeyStore {
     return { id: row.id, orgs: parseOrgs(row.orgs), scope: row.scope };
   }
 
+  /**
+   * True when `id` is the id of a revoked API key; false for a live key and for any other
+   * principal id (a JWT subject, a proxy's user name). Memoised like `verify`: one
+   * primary-key read per id until the data changes.
+   */
+  isRevoked(id: string): boolean {
+    if (!KEY_ID_PATTERN.test(id)) return false;
+    return this.#revoked.get(id, () => (this.#byId.get(id)?.revoked_at ?? null) !== null)!;
+  }
+
   /** One key's listing (no secret), revoked or not. */
   get(id: string): ApiKeyInfo | undefined {
     const row = this.#byId.get(id);
@@ -232,6 +247,7 @@ export class ApiKeyStore {
   revoke(id: string): boolean {
     this.#touched.delete(id);
     this.#verified.invalidate();
+    this.#revoked.invalidate();
     return this.#revoke.run(this.#now().toISOString(), id).changes > 0;
   }
 

@@ -2,11 +2,13 @@
  * `/media/{token}`: bytes for a URL handed to a browser (local disk, or S3/MinIO in proxy mode).
  * The token is the capability: no header is needed, and it names the key, expiry and headers.
  * Limited per client address; each read is audited under the call and principal the URL was
- * issued for.
+ * issued for. A URL issued to an API key that has since been revoked is refused
+ * (TOKEN_REVOKED); the check is a memoised lookup (src/auth/api-keys.ts `isRevoked`).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { dispositionHeader } from '../disposition.js';
+import { TokenRevoked } from '../errors.js';
 import { MediaParams, errorResponses } from '../schemas.js';
 import { sendObject } from '../send-object.js';
 import { auditResponses, limitRate } from './guard.js';
@@ -25,6 +27,7 @@ export const mediaRoutes =
       handler: async (request, reply) => {
         const grant = ctx.signer.verify(request.params.token);
         request.audited = { action: 'media', org: grant.org ?? '', sid: grant.sid ?? '', principal: grant.principal ?? null };
+        if (grant.principal !== undefined && ctx.apiKeys.isRevoked(grant.principal)) throw new TokenRevoked();
         const remaining = Math.max(0, grant.exp - Math.floor(Date.now() / 1000));
         return sendObject(request, reply, ctx.storage, {
           key: grant.key,
