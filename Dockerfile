@@ -6,8 +6,12 @@
 # Base image: Node 24 LTS on Debian bookworm, slim variant, pinned to an exact release.
 # better-sqlite3 12.x supports Node 20-24. Both stages MUST use the same tag: the native
 # addon built in `build` is copied into `runtime` and is tied to that Node ABI and glibc.
+# Not 24.19.0-24.21.x: there better-sqlite3 12 aborts the process when V8 collects a
+# statement ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook);
+# 24.22.0 fixed it in Node. CI runs the whole suite on this exact version: scripts/node24.sh
+# reads it from the line below.
 
-ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build

@@ -10,7 +10,8 @@
  * BENCH_REPEAT (default 2) repetitions of each run, interleaved; the best one is reported;
  * BENCH_ONLY=stream,growth (scenario ids) to run a subset;
  * BENCH_CPU_PROF=DIR to run every recproxy under `node --cpu-prof`, profiles written to DIR
- * (summarise one with `node bench/cpu-top.mjs DIR/recproxy-local.cpuprofile`).
+ * (summarise one with `node bench/cpu-top.mjs DIR/recproxy-local.cpuprofile`);
+ * BENCH_NODE=24 (scripts/node24.sh) or a node binary's path: run everything on that Node.
  */
 
 /**
@@ -26,6 +27,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, cliAdd, cliKeyCreate, copyIndex, fillIndex, makeTempDir, recproxyEnv, writeWavs } from './lib/fixtures.mjs';
 import { driverName, load, stopLoad } from './lib/load.mjs';
+import { onBenchNode } from './lib/runtime.mjs';
 import { killAllNow, sampleProcess, stopAll } from './lib/proc.mjs';
 import { evaluate, machineInfo, markdownTable, table } from './lib/report.mjs';
 import { nginxVersion, probe, startNginx, startNodePeer, startRecproxy } from './lib/servers.mjs';
@@ -39,6 +41,9 @@ const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : undefi
 const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 const TO = '+15550000000';
+
+const elsewhere = await onBenchNode(process.env.BENCH_NODE, ROOT, fileURLToPath(import.meta.url));
+if (elsewhere !== undefined) process.exit(elsewhere);
 
 const started = Date.now();
 const loadavgAtStart = loadavg(); // others' work on the machine skews every figure: see it here

@@ -16,9 +16,9 @@ function freshDb(): Database.Database {
   return db;
 }
 
-/** Polls `get` until `done` holds (at most 5 s). */
+/** Polls `get` until `done` holds (at most a minute). */
 async function settle<T>(get: () => T, done: (value: T) => boolean): Promise<T> {
-  for (let i = 0; i < 250; i++) {
+  for (let i = 0; i < 3000; i++) { // a writer thread starts slowly on a loaded machine
     const value = get();
     if (done(value)) return value;
     await sleep(20);
@@ -181,7 +181,7 @@ async function fileDb(t: Test): Promise<{ db: Database.Database; path: string }>
 
 t.test('background: a writer thread inserts; query and close see everything recorded before them', async (t) => {
   const { db, path } = await fileDb(t);
-  const log = new AuditLog(db, { background: true, flushIntervalMs: 60_000, maxBatch: 50 });
+  const log = new AuditLog(db, { background: true, flushIntervalMs: 60_000, maxBatch: 50, waitMs: 60_000 });
   t.ok(log.background, 'a file database gets a writer thread');
   t.equal(log.file, path, 'it names the file it writes');
   for (let i = 0; i < 120; i++) log.record(entry({ callSid: `call_${i % 3}` }));
