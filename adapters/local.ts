@@ -4,7 +4,7 @@
  * outside the root: the resolved path, and the real path behind any symlink, must lie inside it.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, fstat, fstatSync, open, openSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, fstat, fstatSync, open, openSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -27,7 +27,15 @@ export interface LocalAdapterOptions {
 
 const openFd = promisify(open);
 const fstatFd = promisify(fstat);
-const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP']);
+/** Nothing readable at the key (ENXIO: a socket, which open refuses). */
+const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENXIO']);
+/**
+ * How objects are opened for reading. O_NONBLOCK: opening a FIFO (or a device) left in the
+ * tree would otherwise wait until something opens its other end, holding the event loop
+ * (open) or a thread-pool thread (read) for as long; the fstat after it then refuses anything
+ * that is not a regular file. For regular files the flag changes nothing, and costs no call.
+ */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
 export class LocalAdapter implements StorageAdapter {
   readonly name = 'local';
@@ -43,7 +51,8 @@ export class LocalAdapter implements StorageAdapter {
   }
 
   /**
-   * @throws ObjectNotFound (missing, a directory, or a dangling link), InvalidKey (outside the root),
+   * @throws ObjectNotFound (missing, not a regular file — a directory, FIFO, socket or device —
+   *         or a dangling link), InvalidKey (outside the root),
    *         StorageUnavailable (any other filesystem failure)
    */
   async stat(key: string): Promise<ObjectMeta> {
@@ -65,7 +74,7 @@ export class LocalAdapter implements StorageAdapter {
     const path = await this.#existing(key);
     let fd: number;
     try {
-      fd = await openFd(path, 'r');
+      fd = await openFd(path, READ_FLAGS);
     } catch (err) {
       throw mapError(err, key);
     }
@@ -95,7 +104,7 @@ export class LocalAdapter implements StorageAdapter {
     let fd: number | undefined;
     let meta: ObjectMeta;
     try {
-      fd = openSync(real, 'r');
+      fd = openSync(real, READ_FLAGS);
       const info = fstatSync(fd);
       if (!info.isFile()) throw new ObjectNotFound(key);
       meta = metaOf(key, info);

@@ -1,10 +1,12 @@
 /**
  * StorageAdapter for AWS S3 and S3-compatible servers, on @aws-sdk/client-s3.
  *
- * - Timeouts: connect within `timeoutMs`, response headers within `timeoutMs` (SDK
- *   `requestTimeout` only warns unless `throwOnRequestTimeout`), 2 attempts: a dead backend
- *   is StorageUnavailable after about 2 × timeoutMs. A PUT / UploadPart (≤ 5 MiB) must
- *   finish within timeoutMs. Bodies: see guardBody (stall = error, slow consumer = fine).
+ * - Timeouts: `timeoutMs` is the budget of a lookup (stat, read, open) until the response
+ *   headers, both attempts included: a second attempt (after a quick network error or a 5xx)
+ *   gets what the first left, so a dead backend is StorageUnavailable after about timeoutMs.
+ *   Each PUT / UploadPart (≤ 5 MiB) of a write must finish within timeoutMs, 2 attempts each
+ *   (SDK `requestTimeout` only warns unless `throwOnRequestTimeout`). Bodies: see guardBody
+ *   (stall = error, slow consumer = fine).
  * - signedUrl signs locally with one SignatureV4: no request, ~0.04 ms, and byte-identical
  *   to `getSignedUrl` for the same GetObject input and date.
  * - Bytes (read, open) bypass the SDK: one GET signed with the same SignatureV4 (headers,
@@ -107,11 +109,12 @@ export class S3Adapter implements StorageAdapter {
    *         when the bucket itself is missing (checked with HeadBucket after a 404).
    */
   async stat(key: string): Promise<ObjectMeta> {
+    const budget = AbortSignal.timeout(this.timeoutMs);
     try {
-      return toMeta(await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
+      return toMeta(await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: budget }));
     } catch (err) {
-      const mapped = this.fail(err, key);
-      if (hasCode(mapped, 'OBJECT_NOT_FOUND')) await this.assertBucket();
+      const mapped = budget.aborted ? this.timedOut(err) : this.fail(err, key);
+      if (hasCode(mapped, 'OBJECT_NOT_FOUND')) await this.assertBucket(budget);
       throw mapped;
     }
   }
@@ -261,21 +264,23 @@ export class S3Adapter implements StorageAdapter {
     } catch (err) {
       throw new StorageUnavailable('cannot sign the S3 request', { cause: err });
     }
+    const deadline = Date.now() + this.timeoutMs;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
+      const last = () => attempt === ATTEMPTS || Date.now() >= deadline;
       try {
-        const res = await this.send(signed, signal);
-        if (res.statusCode! < 500 || attempt === ATTEMPTS) return res;
+        const res = await this.send(signed, signal, deadline - Date.now());
+        if (res.statusCode! < 500 || last()) return res;
         res.resume();
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        if (attempt === ATTEMPTS) throw this.fail(err, key);
+        if (last()) throw this.fail(err, key);
       }
     }
   }
 
-  /** One attempt: the response once its headers arrive, within timeoutMs (connect included). */
-  private send(signed: SignedRequest, signal?: AbortSignal): Promise<IncomingMessage> {
+  /** One attempt: the response once its headers arrive, within `ms` (connect included). */
+  private send(signed: SignedRequest, signal: AbortSignal | undefined, ms: number): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const req = (signed.protocol === 'https:' ? https : http).request({
         method: 'GET',
@@ -288,7 +293,7 @@ export class S3Adapter implements StorageAdapter {
       const timer = setTimeout(() => {
         const err = Object.assign(new Error(`no response from S3 within ${this.timeoutMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
         req.destroy(err);
-      }, this.timeoutMs);
+      }, ms);
       const onAbort = () => req.destroy(signal!.reason as Error);
       signal?.addEventListener('abort', onAbort, { once: true });
       const settled = () => {
@@ -339,15 +344,20 @@ export class S3Adapter implements StorageAdapter {
   }
 
   /** After a HEAD 404 (no body, so no error code): is it the bucket that is missing? */
-  private async assertBucket(): Promise<void> {
+  private async assertBucket(budget: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: budget });
     } catch (err) {
       // 403 (no s3:ListBucket) tells nothing about the bucket: keep ObjectNotFound.
       if (statusOf(err) === 403) return;
       if (statusOf(err) === 404) throw new StorageUnavailable(`bucket ${this.bucket} does not exist`, { cause: err });
       throw this.fail(err, '');
     }
+  }
+
+  /** What a lookup whose budget ran out fails with (the SDK's abort error as cause). */
+  private timedOut(err: unknown): Error {
+    return new StorageUnavailable(`no response from S3 within ${this.timeoutMs} ms`, { cause: err });
   }
 
   /** Map an SDK (or GET) error to the project's own; the caller's abort is returned as is. */

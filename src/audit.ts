@@ -117,7 +117,7 @@ export interface AuditEntry {
   client?: string | null;
   /** The HTTP status answered. */
   status?: number | null;
-  /** Body bytes sent (0 for HEAD, 304; the URL issue has none). */
+  /** Body bytes the socket accepted by the time the response closed (0 for HEAD, 304; the URL issue has none). */
   bytes?: number | null;
   /** When it happened; defaults to the moment `record` is called. */
   at?: Date;

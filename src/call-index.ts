@@ -1,6 +1,11 @@
 /**
  * The call index (ARCHITECTURE §6): one SQLite row per call, in WAL mode with a busy timeout,
  * migrated by `PRAGMA user_version`. Every lookup is a prepared statement made once.
+ *
+ * The busy timeout is how long a statement waits, blocking its thread, for a lock another
+ * process holds: 5 s for the CLI's writes; the daemon lowers it to SERVING_BUSY_TIMEOUT_MS
+ * once it has started (src/context.ts), so a locked index fails a request at once
+ * (INDEX_BUSY) instead of holding every other request up.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -52,6 +57,12 @@ const MIGRATIONS: string[] = [
   // changes); moveLegacyAudit() moves the rows out and drops the table.
   AUDIT_MIGRATIONS[0]!,
 ];
+
+/**
+ * The daemon's busy timeout on the index. Its requests only read, and in WAL mode a writer does
+ * not block readers: this covers SQLite's short internal waits, not another process's lock.
+ */
+export const SERVING_BUSY_TIMEOUT_MS = 50;
 
 const COLUMNS =
   'call_sid, org_id, to_number, from_number, started_at, duration_ms, storage_key, content_type, size_bytes, sha256, created_at, deleted_at';

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { UsageError, auditCommand, keysCreate, keysList, keysRevoke, startupAdvice } from './cli-admin.js';
+import { SERVING_BUSY_TIMEOUT_MS } from './call-index.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
 import { registerRecording } from './register.js';
 import { buildServer } from './server.js';
@@ -65,7 +66,7 @@ async function withContext(env: NodeJS.ProcessEnv, run: (ctx: AppContext) => Pro
 
 async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(env);
-  const ctx = await createContext(config, { backgroundAudit: true });
+  const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS });
   const app = await buildServer(ctx);
   startupAdvice(ctx, app.log);
   await app.listen({ host: config.host, port: config.port });

@@ -43,6 +43,11 @@ export interface MediaAudit {
 export interface ContextOptions {
   /** Audit inserts on a writer thread (the daemon); one-shot CLI commands write in-line. */
   backgroundAudit?: boolean;
+  /**
+   * The index's busy timeout once the context is built (the daemon: SERVING_BUSY_TIMEOUT_MS);
+   * migrations and the audit move at start wait the default 5 s.
+   */
+  indexBusyTimeoutMs?: number;
 }
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<AppContext> {
@@ -58,6 +63,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     index.close();
     throw err;
   }
+  if (options.indexBusyTimeoutMs !== undefined) index.db.pragma(`busy_timeout = ${Math.trunc(options.indexBusyTimeoutMs)}`);
   const audit = new AuditLog(auditDb, {
     onError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
     background: options.backgroundAudit,
@@ -102,6 +108,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     },
     async close() {
       await ctx.storage.close?.();
+      apiKeys.close();
       audit.close();
       auditDb.close();
       index.close();

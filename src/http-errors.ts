@@ -6,6 +6,7 @@
 import { challengeOf } from './auth/authenticate.js';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  IndexBusy,
   InvalidCallSid,
   InvalidOrganization,
   InvalidRequest,
@@ -18,7 +19,10 @@ import {
 const PUBLIC_5XX: Record<string, string> = {
   STORAGE_UNAVAILABLE: 'recording storage is unavailable; try again later',
   AUTH_UNAVAILABLE: 'the identity provider is unavailable; try again later',
+  INDEX_BUSY: 'the call index is busy; try again shortly',
 };
+/** What better-sqlite3 throws when a lock is held past the busy timeout (SQLITE_BUSY_*, SQLITE_LOCKED_*). */
+const SQLITE_LOCK = /^SQLITE_(BUSY|LOCKED)(_|$)/;
 
 interface Coded {
   code?: string;
@@ -61,6 +65,7 @@ function translate(error: FastifyError, request: FastifyRequest): Coded {
     }
     return new InvalidRequest(error.message);
   }
+  if (SQLITE_LOCK.test(error.code ?? '')) return new IndexBusy({ cause: error });
   switch (error.code) {
     case 'OBJECT_NOT_FOUND':
       return new RecordingNotFound({ cause: error });

@@ -97,17 +97,27 @@ export async function sendObject(
 }
 
 /**
- * Counts the body bytes written to the response into `request.bytesSent`, for the audit. It
- * wraps this response's `write` (what the body pipe calls) rather than listening for 'data',
- * which would start the body flowing before Fastify pipes it.
+ * Counts into `request.bytesSent`, for the audit, the body bytes the socket has accepted: a
+ * chunk counts once its write has completed (the kernel took all of it), so what a client that
+ * went away never got — chunks still queued in the process when the response closed — is not
+ * counted. A write still pending when the socket is destroyed is called back without an error
+ * (node's net.Socket does so), hence the check that the socket is still there. It wraps this
+ * response's `write` (what the body pipe calls) rather than listening for 'data', which would
+ * start the body flowing before Fastify pipes it. Costs one callback per chunk (64 KiB–1 MiB
+ * from local disk).
  */
 function countBodyBytes(request: FastifyRequest, reply: FastifyReply): void {
   request.bytesSent = 0;
   const raw = reply.raw;
-  const write = raw.write;
-  raw.write = function (this: typeof raw, chunk: unknown, ...rest: unknown[]) {
-    if (typeof chunk === 'string') request.bytesSent! += Buffer.byteLength(chunk);
-    else if (chunk instanceof Uint8Array) request.bytesSent! += chunk.length;
-    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  const write = raw.write as (chunk: unknown, encoding?: unknown, callback?: (err?: Error | null) => void) => boolean;
+  raw.write = function (this: typeof raw, chunk: unknown, encoding?: unknown, callback?: unknown) {
+    const done = typeof encoding === 'function' ? encoding : callback;
+    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.length : 0;
+    const socket = this.socket;
+    const counted = (err?: Error | null) => {
+      if (!err && !socket?.destroyed) request.bytesSent! += size;
+      if (typeof done === 'function') done(err);
+    };
+    return write.call(this, chunk, typeof encoding === 'function' ? undefined : encoding, counted);
   } as typeof raw.write;
 }

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -276,6 +276,43 @@ t.test('a download the client abandons is audited with its client address', asyn
     t.equal(row.principal, d.headers('org_a').Authorization!.split('_')[1], `${what}: the key id`);
     if (method === 'GET') t.ok(row.bytes! < big.length, `${what}: only the bytes that left (${row.bytes})`);
   }
+});
+
+t.test('a slow reader that leaves: the audit counts the bytes the socket accepted, not those queued for it', async (t) => {
+  const d = await startDaemon();
+  t.teardown(d.stop);
+  const big = makeWav(2500); // 40 MB: far more than the kernel's socket buffers hold
+  await d.addCall({ org: 'org_a', sid: 'call_slow', to: '+15550000010', bytes: big });
+  const connected = new Promise<Socket>((resolve) => d.app.server.once('connection', resolve));
+  let received = 0;
+  const req = request(`${d.url}${DL('call_slow')}`, { headers: d.headers('org_a'), agent: false }, (res) => {
+    res.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received >= 1_000_000) res.pause(); // reads 1 MB, then reads no more
+    });
+    res.on('error', () => {});
+  });
+  req.on('error', () => {});
+  req.end();
+  const server = await connected;
+  // The bytes whose writes the server's socket completed (the kernel took them), headers included.
+  const accepted = () => server.bytesWritten - server.writableLength;
+  // Wait (bounded) until the flow stops: the client's window is full and a write waits on it.
+  let last = -1;
+  for (let still = 0, i = 0; still < 4 && i < 400; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = accepted();
+    still = now === last && server.writableLength > 0 ? still + 1 : 0;
+    last = now;
+  }
+  const kernel = accepted();
+  const queued = server.writableLength;
+  req.destroy();
+  const [row] = await settle(() => d.ctx.audit.query({ sid: 'call_slow' }), (r) => r.length > 0);
+  t.comment(`client read ${received} B; the socket accepted ${kernel} B (headers included), ${queued} B still queued; audited ${row!.bytes} B of ${big.length}`);
+  t.ok(queued > 0, 'the response had bytes still queued in the process when the client left');
+  t.ok(row!.bytes! <= kernel, 'no more than the socket accepted');
+  t.ok(row!.bytes! < big.length / 4, 'far below the file size');
 });
 
 t.test('secrets and tokens never reach the log', async (t) => {

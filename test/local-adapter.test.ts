@@ -1,11 +1,14 @@
 import t from 'tap';
-import { appendFile, mkdir, mkdtemp, readdir, symlink, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { appendFile, mkdir, mkdtemp, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LocalAdapter } from '../adapters/local.js';
 import { TokenSigner } from '../src/token.js';
 import { startDaemon } from './helpers/daemon.js';
+import { makeWav } from './helpers/wav.js';
 
 const signUrl = () => ({ url: 'http://x/media/t', expiresAt: new Date() });
 
@@ -119,6 +122,42 @@ t.test('a validly signed token naming a key outside the root gets 404, and the d
     t.equal(((await res.json()) as { error: { code: string } }).error.code, 'RECORDING_NOT_FOUND');
   }
   t.equal((await fetch(`${d.url}/healthz`)).status, 200);
+});
+
+t.test('a FIFO or a socket in the tree is answered as missing, at once, without waiting for a writer', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  execFileSync('mkfifo', [join(root, 'pipe.wav')]);
+  const listener = createServer().listen(join(root, 'sock.wav'));
+  t.teardown(() => listener.close());
+  await new Promise((resolve) => listener.once('listening', resolve));
+  const a = new LocalAdapter({ root, signUrl });
+  for (const key of ['pipe.wav', 'sock.wav']) {
+    // Nothing ever opens the FIFO's other end: an open that waited for one would never return.
+    await t.rejects(a.stat(key), { code: 'OBJECT_NOT_FOUND' }, `stat ${key}`);
+    await t.rejects(a.open(key), { code: 'OBJECT_NOT_FOUND' }, `open ${key}`);
+    await t.rejects(a.read(key), { code: 'OBJECT_NOT_FOUND' }, `read ${key}`);
+  }
+});
+
+t.test('a recording replaced by a FIFO: RECORDING_NOT_FOUND, and the daemon serves on', async (t) => {
+  const d = await startDaemon();
+  t.teardown(d.stop);
+  const ORG = 'org_fifo';
+  await d.addCall({ org: ORG, sid: 'call_fifo', to: '+1555', bytes: makeWav(1) });
+  await d.addCall({ org: ORG, sid: 'call_fine', to: '+1555', bytes: makeWav(1) });
+  const path = join(d.dir, 'recordings', d.ctx.index.get('call_fifo')!.storage_key);
+  await rm(path);
+  execFileSync('mkfifo', [path]);
+  for (const ep of ['download', 'stream']) {
+    const res = await fetch(`${d.url}/api/calls/call_fifo/recording/${ep}`, { headers: d.headers(ORG) });
+    t.equal(res.status, 404, ep);
+    t.equal(((await res.json()) as { error: { code: string } }).error.code, 'RECORDING_NOT_FOUND', ep);
+  }
+  t.equal((await fetch(`${d.url}/healthz`)).status, 200);
+  const fine = await fetch(`${d.url}/api/calls/call_fine/recording/download`, { headers: d.headers(ORG) });
+  t.equal(fine.status, 200, 'another call is served');
+  t.equal((await fine.arrayBuffer()).byteLength, makeWav(1).length);
 });
 
 t.test('media tokens over HTTP: tampered, expired, retired key', async (t) => {

@@ -18,6 +18,11 @@
  * changes (src/db-version.ts), so `revoke` takes effect on the very next request, from this
  * process or another one (the CLI) sharing the file. `isRevoked` answers the media route the
  * same way, for the media URLs a key was handed.
+ *
+ * `verify` never writes: `last_used_at` values wait in memory and are written together right
+ * after (setImmediate), without waiting for a lock. While another process holds the index's
+ * write lock they stay pending and are tried again every `retryMs`, so a lock held outside
+ * never holds up a request (in WAL mode the reads `verify` makes are not blocked by a writer).
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -77,6 +82,8 @@ export interface ApiKeyStoreOptions {
   lastUsedResolutionMs?: number;
   /** The database's change counter, shared with the other memoised reads of the same handle. */
   dataVersion?: DataVersion;
+  /** After a write of `last_used_at` found the index locked, try again this much later (default 1000). */
+  retryMs?: number;
 }
 
 export interface CreateApiKeyInput {
@@ -124,11 +131,17 @@ export class ApiKeyStore {
   readonly #resolutionMs: number;
   /** When each key's last_used_at was last written by this process (not an auth cache). */
   readonly #touched = new Map<string, number>();
+  /** `last_used_at` values not written yet, by key id. */
+  readonly #pendingUse = new Map<string, string>();
+  #useWrite: NodeJS.Immediate | undefined;
+  #useRetry: NodeJS.Timeout | undefined;
+  readonly #retryMs: number;
+  readonly #db: Database.Database;
   readonly #insert: Database.Statement<[KeyRow]>;
   readonly #byId: Database.Statement<[string], KeyRow>;
   readonly #all: Database.Statement<[], KeyRow>;
   readonly #revoke: Database.Statement<[string, string]>;
-  readonly #touch: Database.Statement<[string, string]>;
+  readonly #writeUses: (uses: Map<string, string>) => void;
   readonly #countActive: Database.Statement<[], { n: number }>;
   readonly #countAll: Database.Statement<[], { n: number }>;
   /** Keys verified since the data last changed (any connection's revoke clears it). */
@@ -140,6 +153,8 @@ export class ApiKeyStore {
   constructor(db: Database.Database, options: ApiKeyStoreOptions = {}) {
     this.#now = options.now ?? (() => new Date());
     this.#resolutionMs = options.lastUsedResolutionMs ?? 60_000;
+    this.#retryMs = options.retryMs ?? 1000;
+    this.#db = db;
     this.#insert = db.prepare(
       `INSERT INTO api_keys (id, hash, orgs, scope, label, created_at, revoked_at, last_used_at)
        VALUES (@id, @hash, @orgs, @scope, @label, @created_at, @revoked_at, @last_used_at)`,
@@ -148,7 +163,10 @@ export class ApiKeyStore {
     this.#byId = db.prepare(`SELECT ${columns} FROM api_keys WHERE id = ?`);
     this.#all = db.prepare(`SELECT ${columns} FROM api_keys ORDER BY created_at, id`);
     this.#revoke = db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
-    this.#touch = db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?');
+    const touch = db.prepare<[string, string]>('UPDATE api_keys SET last_used_at = ? WHERE id = ?');
+    this.#writeUses = db.transaction((uses: Map<string, string>) => {
+      for (const [id, at] of uses) touch.run(at, id);
+    });
     this.#countActive = db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL');
     this.#countAll = db.prepare('SELECT count(*) AS n FROM api_keys');
     const dataVersion = options.dataVersion ?? new DataVersion(db);
@@ -228,15 +246,51 @@ export class ApiKeyStore {
     return this.#revoked.get(id, () => (this.#byId.get(id)?.revoked_at ?? null) !== null)!;
   }
 
-  /** One key's listing (no secret), revoked or not. */
+  /** One key's listing (no secret), revoked or not; pending `last_used_at` values are written first. */
   get(id: string): ApiKeyInfo | undefined {
+    this.flushUses();
     const row = this.#byId.get(id);
     return row && toInfo(row);
   }
 
   /** Every key ever issued, oldest first, revoked ones included (see `revokedAt`). No secrets. */
   list(): ApiKeyInfo[] {
+    this.flushUses();
     return this.#all.all().map(toInfo);
+  }
+
+  /**
+   * Writes the pending `last_used_at` values in one transaction. With `{ wait: false }` (the
+   * deferred writes) a locked index is not waited for: the values stay pending for the retry;
+   * otherwise the connection's busy timeout applies and a failure is kept for later all the same.
+   * @returns false if values are still pending
+   */
+  flushUses(options: { wait?: boolean } = {}): boolean {
+    clearImmediate(this.#useWrite);
+    clearTimeout(this.#useRetry);
+    this.#useWrite = this.#useRetry = undefined;
+    if (this.#pendingUse.size === 0) return true;
+    if (!this.#db.open) return false; // closed under a deferred write: nothing can be written
+    const timeout = this.#db.pragma('busy_timeout', { simple: true }) as number;
+    if (options.wait === false) this.#db.pragma('busy_timeout = 0');
+    try {
+      this.#writeUses(this.#pendingUse);
+      this.#pendingUse.clear();
+      return true;
+    } catch {
+      // Bookkeeping only (SQLITE_BUSY under a long CLI write, say): kept for a later attempt.
+      this.#useRetry = setTimeout(() => this.flushUses({ wait: false }), this.#retryMs).unref();
+      return false;
+    } finally {
+      if (options.wait === false) this.#db.pragma(`busy_timeout = ${timeout}`);
+    }
+  }
+
+  /** Writes what is pending (waiting as the connection's busy timeout allows) and stops retrying. */
+  close(): void {
+    this.flushUses();
+    clearTimeout(this.#useRetry);
+    this.#useRetry = undefined;
   }
 
   /**
@@ -260,12 +314,9 @@ export class ApiKeyStore {
     const now = this.#now();
     const last = this.#touched.get(id);
     if (last !== undefined && now.getTime() - last < this.#resolutionMs) return;
-    try {
-      this.#touch.run(now.toISOString(), id);
-      this.#touched.set(id, now.getTime());
-    } catch {
-      // Bookkeeping only (SQLITE_BUSY under a long CLI write, say): never fail a request for it.
-    }
+    this.#touched.set(id, now.getTime());
+    this.#pendingUse.set(id, now.toISOString());
+    this.#useWrite ??= setImmediate(() => this.flushUses({ wait: false }));
   }
 }
 

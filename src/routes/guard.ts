@@ -15,7 +15,7 @@ declare module 'fastify' {
     principal?: Principal;
     /** Set by a handler once it knows which call is read: the audit records it. */
     audited?: { action: AuditAction; org: string; sid: string; principal: string | null };
-    /** Body bytes handed to the response so far (byte routes only). */
+    /** Body bytes the response's socket has accepted so far (byte routes only). */
     bytesSent?: number;
   }
 }
@@ -41,8 +41,8 @@ export async function limitRate(app: FastifyInstance, max: number, windowMs: num
 
 /**
  * Record `request.audited` when the response closes — finished or cut off by the client — with
- * its status and the body bytes that actually left for the client (`request.bytesSent`, counted
- * by sendObject), so aborted reads are in the audit too.
+ * its status and the body bytes the socket accepted for the client (`request.bytesSent`,
+ * counted by sendObject), so aborted reads are in the audit too.
  */
 export function auditResponses(app: FastifyInstance, ctx: AppContext): void {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {

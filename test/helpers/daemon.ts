@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
+import { SERVING_BUSY_TIMEOUT_MS } from '../../src/call-index.js';
 import { createContext, defaultPublicUrl, type AppContext } from '../../src/context.js';
 import { registerRecording, type RegisterInput } from '../../src/register.js';
 import { buildServer } from '../../src/server.js';
@@ -40,7 +41,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
     RECPROXY_LOG_LEVEL: 'silent',
     ...env,
   });
-  const ctx = await createContext(config, { backgroundAudit: true });
+  const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS });
   const app = await buildServer(ctx, { logger: options.logger ?? false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
