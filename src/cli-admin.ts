@@ -1,6 +1,7 @@
 /** The CLI's key and audit commands, and the advice `serve` prints before it listens. */
 import { parseArgs } from 'node:util';
 import type { FastifyBaseLogger } from 'fastify';
+import { parseTrustProxy } from '../config/schema.js';
 import { ApiKeyNotFound, InvalidRequest } from './errors.js';
 import type { AppContext } from './context.js';
 
@@ -8,9 +9,12 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export class UsageError extends Error {}
 
-/** First log lines: how to get a key when there is none; a warning for an exposed trusted-header mode. */
+/**
+ * First log lines: how to get a key when there is none; a warning for an exposed trusted-header
+ * mode, and for a proxy hop count (it believes whoever connects).
+ */
 export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
-  const { authMode, host } = ctx.config;
+  const { authMode, host, trustProxy } = ctx.config;
   if (authMode === 'api-key' && ctx.apiKeys.count() === 0) {
     log.warn('no API keys yet: every /api request will get 401. Create one with: bin/recproxy keys create --org ORG');
   }
@@ -18,6 +22,12 @@ export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
     log.warn(
       `auth mode trusted-header while listening on ${host}: anyone who reaches this port can claim any user; ` +
         'listen on loopback or let only the authenticating proxy reach it',
+    );
+  }
+  if (trustProxy !== undefined && typeof parseTrustProxy(trustProxy) === 'number' && !LOOPBACK.has(host)) {
+    log.warn(
+      `RECPROXY_TRUST_PROXY is a hop count while listening on ${host}: a client that reaches this port directly ` +
+        'can set its own X-Forwarded-For; list the proxy addresses instead, or let only the proxy reach it',
     );
   }
 }
