@@ -6,6 +6,8 @@ import { ApiKeyNotFound, InvalidRequest } from './errors.js';
 import type { AppContext } from './context.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const AUDIT_ACTIONS = ['stream_url', 'download', 'media', 'denied'] as const;
+type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export class UsageError extends Error {}
 
@@ -68,14 +70,24 @@ export async function auditCommand(ctx: AppContext, args: string[]): Promise<num
   const { values } = parseArgs({
     args,
     strict: true,
-    options: { sid: { type: 'string' }, org: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' } },
+    options: {
+      sid: { type: 'string' },
+      org: { type: 'string' },
+      action: { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
+    },
   });
-  if (!values.sid && !values.org) throw new UsageError('audit needs --sid or --org');
+  if (!values.sid && !values.org && !values.action) throw new UsageError('audit needs --sid, --org or --action');
+  const action = values.action;
+  if (action !== undefined && !AUDIT_ACTIONS.includes(action as AuditAction)) {
+    throw new InvalidRequest(`--action must be one of ${AUDIT_ACTIONS.join(', ')}`);
+  }
   const since = values.since ? new Date(values.since) : undefined;
   if (since && Number.isNaN(since.getTime())) throw new InvalidRequest('--since must be an ISO 8601 time');
   const limit = values.limit ? Number(values.limit) : undefined;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new InvalidRequest('--limit must be a positive integer');
-  const rows = ctx.audit.query({ sid: values.sid, org: values.org, since, limit });
+  const rows = ctx.audit.query({ sid: values.sid, org: values.org, action: action as AuditAction | undefined, since, limit });
   process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   return 0;
 }

@@ -7,6 +7,7 @@ import { HeadersTooLarge, InvalidRequest, RequestTimeout } from './errors.js';
 import { installErrorHandling } from './http-errors.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
+import { auditDenied } from './routes/guard.js';
 import { healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { recordingRoutes } from './routes/recording.js';
@@ -82,7 +83,7 @@ export async function buildServer(ctx: AppContext, options: ServerOptions = {}):
     // one malformed value (401), so a request cannot carry two credentials.
     http: { joinDuplicateHeaders: true },
   });
-  installErrorHandling(app);
+  installErrorHandling(app, (request, code, status) => auditDenied(ctx, request, code, status));
   if (ctx.config.corsOrigins) {
     const origins = ctx.config.corsOrigins.split(',').map((o) => o.trim());
     await app.register(cors, {
