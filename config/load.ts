@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import Value from 'typebox/value';
 import { ConfigInvalid } from '../src/errors.js';
-import { CONFIG_KEYS, ConfigSchema, DEFAULTS, SECRET_KEYS, envName, type Config } from './schema.js';
+import { CONFIG_KEYS, ConfigSchema, DEFAULTS, SECRET_KEYS, envName, parseTrustProxy, type Config } from './schema.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -47,14 +47,21 @@ export function loadConfig(env: Env = process.env): Config {
   // Convert may coerce in place: keep what the user wrote for the error messages.
   const converted = Value.Convert(ConfigSchema, structuredClone(merged)) as Record<string, unknown>;
   const seen = new Set<string>();
-  for (const error of Value.Errors(ConfigSchema, converted)) {
-    const key = error.instancePath.split('/')[1];
-    if (!key || seen.has(key)) continue;
+  const invalid = (key: string, fallback: string) => {
     seen.add(key);
     const schema = (ConfigSchema.properties as Record<string, { expect?: string }>)[key];
     const where = source.get(key) ?? envName(key);
     const shown = SECRET_KEYS.has(key as keyof Config) ? '' : ` (got ${JSON.stringify(merged[key])})`;
-    problems.push(`${where}: must be ${schema?.expect ?? error.message}${shown}`);
+    problems.push(`${where}: must be ${schema?.expect ?? fallback}${shown}`);
+  };
+  for (const error of Value.Errors(ConfigSchema, converted)) {
+    const key = error.instancePath.split('/')[1];
+    if (key && !seen.has(key)) invalid(key, error.message);
+  }
+  // Values a pattern cannot check well: IP addresses and CIDR prefixes.
+  const trustProxy = converted.trustProxy;
+  if (!seen.has('trustProxy') && typeof trustProxy === 'string' && parseTrustProxy(trustProxy) === undefined) {
+    invalid('trustProxy', 'a hop count or IP addresses and CIDRs');
   }
   if (problems.length === 0) problems.push(...crossChecks(converted as Config));
   if (problems.length > 0) throw new ConfigInvalid(problems.join('\n'));

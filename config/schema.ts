@@ -3,7 +3,10 @@
  * default, the environment variable that sets it, and what a valid value looks like.
  * The JSON config file (RECPROXY_CONFIG) uses the same camelCase keys.
  */
+import { isIP } from 'node:net';
 import Type, { type Static } from 'typebox';
+
+const TRUST_PROXY_EXPECT = 'a hop count (an integer from 1 to 99) or comma-separated IP addresses or CIDRs (not true or false)';
 
 /** `expect` is the one-line description printed when a value is invalid. */
 const str = (expect: string, extra: object = {}) => Type.String({ expect, ...extra });
@@ -54,6 +57,8 @@ export const ConfigSchema = Type.Object(
     rateLimitMax: int(0, 1_000_000, 'requests per window per credential, 0 for no limit'),
     rateLimitWindowMs: int(1000, 3_600_000, 'milliseconds from 1000 to 3600000'),
     mediaRateLimitMax: int(0, 1_000_000, 'media requests per window per client address, 0 for no limit'),
+    authFailLimitMax: int(0, 1_000_000, 'failed authentications per window per client address, 0 for no limit'),
+    trustProxy: Type.Optional(str(TRUST_PROXY_EXPECT, { minLength: 1 })),
     s3Bucket: Type.Optional(str('a bucket name', { minLength: 3, maxLength: 63 })),
     s3Region: str('an AWS region such as us-east-1', { minLength: 1 }),
     s3Endpoint: optionalUrl(),
@@ -89,6 +94,7 @@ export const DEFAULTS: Config = {
   rateLimitMax: 600,
   rateLimitWindowMs: 60_000,
   mediaRateLimitMax: 6000,
+  authFailLimitMax: 100,
   storageTimeoutMs: 5000,
   logLevel: 'info',
   s3Region: 'us-east-1',
@@ -106,3 +112,22 @@ export function envName(key: string): string {
 }
 
 export const CONFIG_KEYS = Object.keys(ConfigSchema.properties) as (keyof Config)[];
+
+/**
+ * RECPROXY_TRUST_PROXY as the server uses it: a hop count, or the IP addresses and CIDRs of the
+ * trusted proxies; undefined when the value is neither (load.ts reports it). `true`/`false` are
+ * refused: trusting every peer would let any client that reaches the daemon choose its own
+ * address, and so its rate-limit bucket and the address the audit records.
+ */
+export function parseTrustProxy(value: string): number | string[] | undefined {
+  if (/^[1-9][0-9]?$/.test(value)) return Number(value);
+  const list = value.split(',').map((v) => v.trim());
+  const valid = list.every((entry) => {
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    if (family === 0 || extra !== undefined) return false;
+    if (prefix === undefined) return true;
+    return /^(0|[1-9][0-9]{0,2})$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  });
+  return valid ? list : undefined;
+}

@@ -3,7 +3,8 @@
  * its own connection to the index file and inserts the batches the request thread posts, so the
  * inserts (with their two indexes, several µs a row) never run between requests.
  *
- * Protocol: `{ rows }` messages (each row an INSERT_COLUMNS tuple), then one `{ close: true }`.
+ * Protocol: `{ rows, denied? }` messages (each row an InsertRow tuple, each denied group a
+ * DeniedRow), then one `{ close: true }`.
  * Progress goes back through shared counters the request thread can wait on (Atomics):
  * batches processed (written or kept for a retry), rows written, rows dropped; failures are
  * posted back as `{ error, pending }`. A failed write keeps its rows, in order, for the next
@@ -11,7 +12,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { COUNTER, rowInserter, type AuditWorkerData, type InsertRow } from './audit.js';
+import { COUNTER, rowInserter, type AuditWorkerData, type DeniedRow, type InsertRow } from './audit.js';
 
 const data = workerData as AuditWorkerData;
 const counters = new Int32Array(data.counters);
@@ -19,27 +20,32 @@ const db = new Database(data.dbPath, { fileMustExist: true });
 db.pragma(`busy_timeout = ${data.busyTimeoutMs}`);
 db.pragma('synchronous = NORMAL');
 // Prepared at the first write, inside its error handling: a missing table is a failed write.
-let insertMany: ((rows: InsertRow[]) => void) | undefined;
+let insertMany: ((rows: InsertRow[], denied?: DeniedRow[]) => void) | undefined;
 
 let held: InsertRow[] = [];
+let heldDenied: DeniedRow[] = [];
 let retry: NodeJS.Timeout | undefined;
 
 function write(): void {
   clearTimeout(retry);
   retry = undefined;
-  if (held.length === 0) return;
+  if (held.length === 0 && heldDenied.length === 0) return;
   try {
     insertMany ??= rowInserter(db);
-    insertMany(held);
-    Atomics.add(counters, COUNTER.written, held.length);
+    insertMany(held, heldDenied);
+    Atomics.add(counters, COUNTER.written, held.length + heldDenied.length);
     held = [];
+    heldDenied = [];
   } catch (err) {
-    const excess = held.length - data.maxBuffered;
-    if (excess > 0) {
-      held.splice(0, excess);
-      Atomics.add(counters, COUNTER.dropped, excess);
+    for (const list of [held, heldDenied]) {
+      const excess = list.length - data.maxBuffered;
+      if (excess > 0) {
+        list.splice(0, excess);
+        Atomics.add(counters, COUNTER.dropped, excess);
+      }
     }
-    parentPort!.postMessage({ error: err instanceof Error ? err.message : String(err), pending: held.length });
+    const pending = held.length + heldDenied.length;
+    parentPort!.postMessage({ error: err instanceof Error ? err.message : String(err), pending });
     retry = setTimeout(write, data.retryMs);
   }
 }
@@ -49,15 +55,16 @@ function processed(slot: number): void {
   Atomics.notify(counters, slot);
 }
 
-parentPort!.on('message', (message: { rows?: InsertRow[]; close?: true }) => {
+parentPort!.on('message', (message: { rows?: InsertRow[]; denied?: DeniedRow[]; close?: true }) => {
   if (message.rows) {
     held = held.length ? held.concat(message.rows) : message.rows;
+    if (message.denied) heldDenied = heldDenied.concat(message.denied);
     write();
     processed(COUNTER.batches);
     return;
   }
   write(); // the last attempt; what still fails is lost with the process and counted
-  if (held.length) Atomics.add(counters, COUNTER.dropped, held.length);
+  if (held.length + heldDenied.length) Atomics.add(counters, COUNTER.dropped, held.length + heldDenied.length);
   clearTimeout(retry);
   db.close();
   parentPort!.close();

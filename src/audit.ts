@@ -1,5 +1,6 @@
 /**
- * The access audit: one row per stream URL issued and per download or media read, in a SQLite
+ * The access audit: one row per stream URL issued and per download or media read (and, counted
+ * per client, code and minute, the denied attempts: DENIED_CLIENTS_PER_MINUTE), in a SQLite
  * file of its own beside the call index (auditPathFor), read back by `recproxy audit`.
  *
  * Cheap on the hot path: `record` only pushes onto an in-memory buffer. The buffer is written
@@ -43,7 +44,39 @@ export const AUDIT_MIGRATIONS: string[] = [
    );
    CREATE INDEX access_audit_sid_at ON access_audit (call_sid, at);
    CREATE INDEX access_audit_org_at ON access_audit (org_id, at);`,
+  // Denied attempts (DeniedAttempt): action 'denied', the error code, and how many attempts the
+  // row stands for; organization and call may be unknown. SQLite cannot change a CHECK or a NOT
+  // NULL in place, so the table is rebuilt once, ids kept.
+  `CREATE TABLE access_audit_v2 (
+     id         INTEGER PRIMARY KEY,
+     at         TEXT    NOT NULL,
+     action     TEXT    NOT NULL CHECK (action IN ('stream_url', 'download', 'media', 'denied')),
+     org_id     TEXT,
+     call_sid   TEXT,
+     principal  TEXT,
+     client     TEXT,
+     status     INTEGER,
+     bytes      INTEGER,
+     code       TEXT,
+     count      INTEGER NOT NULL DEFAULT 1
+   );
+   INSERT INTO access_audit_v2 (id, at, action, org_id, call_sid, principal, client, status, bytes)
+     SELECT id, at, action, org_id, call_sid, principal, client, status, bytes FROM access_audit;
+   DROP TABLE access_audit;
+   ALTER TABLE access_audit_v2 RENAME TO access_audit;
+   CREATE INDEX access_audit_sid_at ON access_audit (call_sid, at);
+   CREATE INDEX access_audit_org_at ON access_audit (org_id, at);
+   CREATE UNIQUE INDEX access_audit_denied ON access_audit (at, coalesce(client, ''), code) WHERE action = 'denied';`,
 ];
+
+/**
+ * Denied attempts are counted, not listed: one row per client address, error code and minute
+ * (`at` is the minute's start), whose `count` grows with each attempt; its organization, call
+ * and principal are those of the first attempt. At most DENIED_CLIENTS_PER_MINUTE addresses get
+ * rows of their own in a minute; the attempts of further addresses are counted in one row per
+ * code with no client. So a flood adds a bounded number of rows a minute, whatever its size.
+ */
+export const DENIED_CLIENTS_PER_MINUTE = 1000;
 
 /**
  * Where the audit lives when RECPROXY_AUDIT_DB_PATH is not set: beside the call index,
@@ -107,6 +140,20 @@ export function moveLegacyAudit(index: Database.Database, auditPath: string): nu
 
 export type AuditAction = 'stream_url' | 'download' | 'media';
 
+/** A request refused (UNAUTHORIZED, ORG_FORBIDDEN, CALL_NOT_FOUND, …), for AuditLog.deny. */
+export interface DeniedAttempt {
+  /** The error code answered. */
+  code: string;
+  status: number;
+  client?: string | null;
+  /** The organization named, when the credential was genuine. */
+  org?: string | null;
+  callSid?: string | null;
+  principal?: string | null;
+  /** When it happened; defaults to now. */
+  at?: Date;
+}
+
 export interface AuditEntry {
   action: AuditAction;
   org: string;
@@ -123,22 +170,29 @@ export interface AuditEntry {
   at?: Date;
 }
 
-/** A row as stored. `at` is an ISO 8601 UTC timestamp with milliseconds. */
+/**
+ * A row as stored. `at` is an ISO 8601 UTC timestamp with milliseconds. Denied rows
+ * (`action: 'denied'`) also carry `code` and `count`, and may have no organization or call.
+ */
 export interface AuditRow {
   id: number;
   at: string;
-  action: AuditAction;
-  org_id: string;
-  call_sid: string;
+  action: AuditAction | 'denied';
+  org_id: string | null;
+  call_sid: string | null;
   principal: string | null;
   client: string | null;
   status: number | null;
   bytes: number | null;
+  code?: string;
+  count?: number;
 }
 
 export interface AuditQuery {
   sid?: string;
   org?: string;
+  /** Only rows of this action; without it, every action but `denied`. */
+  action?: AuditAction | 'denied';
   /** Rows at or after this instant. */
   since?: Date;
   /** Rows before this instant. */
@@ -171,20 +225,33 @@ export type InsertRow = [
 export const INSERT_SQL = `INSERT INTO access_audit (at, action, org_id, call_sid, principal, client, status, bytes)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
 
+/** The columns of one group of denied attempts, in DENIED_SQL's order. */
+export type DeniedRow = [
+  at: string, org_id: string | null, call_sid: string | null, principal: string | null,
+  client: string | null, status: number, code: string, count: number,
+];
+
+/** Adds a group to its minute's row (DENIED_CLIENTS_PER_MINUTE), made by the first group. */
+const DENIED_SQL = `INSERT INTO access_audit (at, action, org_id, call_sid, principal, client, status, code, count)
+  VALUES (?, 'denied', ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (at, coalesce(client, ''), code) WHERE action = 'denied' DO UPDATE SET count = count + excluded.count`;
+
 /**
  * Writes rows in one transaction, 50 at a time through one multi-row INSERT, the rest one by
  * one (grouped: 25.3–28.4 µs of daemon CPU per stream request against 28.1–29.6 µs row by row).
  * Used by the writer thread and by in-line writes alike.
  * @throws when the statements cannot be prepared (no access_audit table)
  */
-export function rowInserter(db: Database.Database): (rows: InsertRow[]) => void {
+export function rowInserter(db: Database.Database): (rows: InsertRow[], denied?: DeniedRow[]) => void {
   const GROUP = 50;
   const one = db.prepare<InsertRow>(INSERT_SQL);
   const group = db.prepare<unknown[]>(`${INSERT_SQL}${', (?, ?, ?, ?, ?, ?, ?, ?)'.repeat(GROUP - 1)}`);
-  return db.transaction((rows: InsertRow[]) => {
+  const deny = db.prepare<DeniedRow>(DENIED_SQL);
+  return db.transaction((rows: InsertRow[], denied?: DeniedRow[]) => {
     let i = 0;
     for (; i + GROUP <= rows.length; i += GROUP) group.run(...rows.slice(i, i + GROUP).flat());
     for (; i < rows.length; i++) one.run(...rows[i]!);
+    if (denied) for (const row of denied) deny.run(...row);
   });
 }
 
@@ -205,7 +272,7 @@ const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './audit-worker.ts'
 
 export class AuditLog {
   readonly #db: Database.Database;
-  readonly #insertMany: (rows: InsertRow[]) => void;
+  readonly #insertMany: (rows: InsertRow[], denied?: DeniedRow[]) => void;
   readonly #queries = new Map<string, Database.Statement<unknown[], AuditRow>>();
   readonly #flushIntervalMs: number;
   readonly #maxBatch: number;
@@ -213,6 +280,11 @@ export class AuditLog {
   readonly #onError: (err: unknown, pending: number) => void;
   readonly #waitMs: number;
   #buffer: InsertRow[] = [];
+  /** Denied attempts not yet written, grouped by minute, code and client. */
+  #denied = new Map<string, DeniedRow>();
+  /** The minute whose groups are counted in #deniedKeys, and the groups it has had so far. */
+  #deniedMinute = 0;
+  readonly #deniedKeys = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #dropped = 0;
@@ -265,7 +337,7 @@ export class AuditLog {
 
   /** Entries recorded but not yet written. */
   get pending(): number {
-    return this.#buffer.length + this.#rowsPosted - this.#rowsWritten - this.#workerDropped;
+    return this.#buffer.length + this.#denied.size + this.#rowsPosted - this.#rowsWritten - this.#workerDropped;
   }
 
   /** Entries thrown away because writes kept failing. */
@@ -316,6 +388,43 @@ export class AuditLog {
   }
 
   /**
+   * Counts one denied attempt into its minute's row (DENIED_CLIENTS_PER_MINUTE); never throws,
+   * never waits for the disk. Written with the next batch.
+   */
+  deny(attempt: DeniedAttempt): void {
+    if (this.#closed) {
+      this.#dropped++;
+      this.#onError(new Error('audit entry recorded after close'), 0);
+      return;
+    }
+    const ms = (attempt.at ?? new Date()).getTime();
+    const minute = ms - (ms % 60_000);
+    if (minute !== this.#deniedMinute) {
+      this.#deniedMinute = minute;
+      this.#deniedKeys.clear();
+    }
+    let client = attempt.client ?? null;
+    let key = `${minute} ${attempt.code} ${client ?? ''}`;
+    if (!this.#deniedKeys.has(key)) {
+      if (this.#deniedKeys.size >= DENIED_CLIENTS_PER_MINUTE) {
+        client = null;
+        key = `${minute} ${attempt.code} `;
+      }
+      this.#deniedKeys.add(key);
+    }
+    const at = new Date(minute).toISOString();
+    const { org = null, callSid = null, principal = null, status, code } = attempt;
+    this.#addDenied(key, [at, org, callSid, principal, client, status, code, 1]);
+    this.#timer ??= setTimeout(() => this.#onTimer(), this.#flushIntervalMs).unref();
+  }
+
+  #addDenied(key: string, row: DeniedRow): void {
+    const group = this.#denied.get(key);
+    if (group) group[7] += row[7];
+    else this.#denied.set(key, row);
+  }
+
+  /**
    * Writes every buffered entry now, in one transaction (in background mode: hands them to the
    * writer thread, which writes them shortly).
    * @returns how many were written or handed over (0 when the write failed; see onError)
@@ -325,19 +434,24 @@ export class AuditLog {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#buffer.length === 0) return 0;
+    if (this.#buffer.length === 0 && this.#denied.size === 0) return 0;
     const rows = this.#buffer;
     this.#buffer = [];
+    const groups = this.#denied;
+    const denied = groups.size > 0 ? [...groups.values()] : undefined;
+    if (denied) this.#denied = new Map();
+    const count = rows.length + (denied?.length ?? 0);
     if (this.#worker) {
-      this.#worker.postMessage({ rows });
+      this.#worker.postMessage(denied ? { rows, denied } : { rows });
       this.#batchesPosted++;
-      this.#rowsPosted += rows.length;
-      return rows.length;
+      this.#rowsPosted += count;
+      return count;
     }
     try {
-      this.#insertMany(rows);
-      return rows.length;
+      this.#insertMany(rows, denied);
+      return count;
     } catch (err) {
+      for (const [key, row] of groups) this.#addDenied(key, row);
       this.#buffer = rows.concat(this.#buffer);
       const excess = this.#buffer.length - this.#maxBuffered;
       if (excess > 0) {
@@ -381,6 +495,12 @@ export class AuditLog {
       where.push('org_id = ?');
       params.push(q.org);
     }
+    if (q.action === undefined) {
+      where.push("action <> 'denied'");
+    } else {
+      where.push('action = ?');
+      params.push(q.action);
+    }
     if (q.since !== undefined) {
       where.push('at >= ?');
       params.push(q.since.toISOString());
@@ -393,7 +513,7 @@ export class AuditLog {
     const limit = Math.min(Math.max(Math.trunc(q.limit ?? 1000), 1), 100_000);
     params.push(limit);
     const sql =
-      'SELECT id, at, action, org_id, call_sid, principal, client, status, bytes FROM access_audit' +
+      `SELECT id, at, action, org_id, call_sid, principal, client, status, bytes${q.action === 'denied' ? ', code, count' : ''} FROM access_audit` +
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
       ` ORDER BY at ${order}, id ${order} LIMIT ?`;
     let statement = this.#queries.get(sql);

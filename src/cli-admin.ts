@@ -1,16 +1,22 @@
 /** The CLI's key and audit commands, and the advice `serve` prints before it listens. */
 import { parseArgs } from 'node:util';
 import type { FastifyBaseLogger } from 'fastify';
+import { parseTrustProxy } from '../config/schema.js';
 import { ApiKeyNotFound, InvalidRequest } from './errors.js';
 import type { AppContext } from './context.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const AUDIT_ACTIONS = ['stream_url', 'download', 'media', 'denied'] as const;
+type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export class UsageError extends Error {}
 
-/** First log lines: how to get a key when there is none; a warning for an exposed trusted-header mode. */
+/**
+ * First log lines: how to get a key when there is none; a warning for an exposed trusted-header
+ * mode, and for a proxy hop count (it believes whoever connects).
+ */
 export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
-  const { authMode, host } = ctx.config;
+  const { authMode, host, trustProxy } = ctx.config;
   if (authMode === 'api-key' && ctx.apiKeys.count() === 0) {
     log.warn('no API keys yet: every /api request will get 401. Create one with: bin/recproxy keys create --org ORG');
   }
@@ -18,6 +24,12 @@ export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
     log.warn(
       `auth mode trusted-header while listening on ${host}: anyone who reaches this port can claim any user; ` +
         'listen on loopback or let only the authenticating proxy reach it',
+    );
+  }
+  if (trustProxy !== undefined && typeof parseTrustProxy(trustProxy) === 'number' && !LOOPBACK.has(host)) {
+    log.warn(
+      `RECPROXY_TRUST_PROXY is a hop count while listening on ${host}: a client that reaches this port directly ` +
+        'can set its own X-Forwarded-For; list the proxy addresses instead, or let only the proxy reach it',
     );
   }
 }
@@ -58,14 +70,24 @@ export async function auditCommand(ctx: AppContext, args: string[]): Promise<num
   const { values } = parseArgs({
     args,
     strict: true,
-    options: { sid: { type: 'string' }, org: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' } },
+    options: {
+      sid: { type: 'string' },
+      org: { type: 'string' },
+      action: { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
+    },
   });
-  if (!values.sid && !values.org) throw new UsageError('audit needs --sid or --org');
+  if (!values.sid && !values.org && !values.action) throw new UsageError('audit needs --sid, --org or --action');
+  const action = values.action;
+  if (action !== undefined && !AUDIT_ACTIONS.includes(action as AuditAction)) {
+    throw new InvalidRequest(`--action must be one of ${AUDIT_ACTIONS.join(', ')}`);
+  }
   const since = values.since ? new Date(values.since) : undefined;
   if (since && Number.isNaN(since.getTime())) throw new InvalidRequest('--since must be an ISO 8601 time');
   const limit = values.limit ? Number(values.limit) : undefined;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new InvalidRequest('--limit must be a positive integer');
-  const rows = ctx.audit.query({ sid: values.sid, org: values.org, since, limit });
+  const rows = ctx.audit.query({ sid: values.sid, org: values.org, action: action as AuditAction | undefined, since, limit });
   process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   return 0;
 }

@@ -19,7 +19,7 @@ const USAGE = `usage:
   recproxy keys create --org ORG [--org ORG2 …] [--scope read|admin] [--label TEXT]
   recproxy keys list
   recproxy keys revoke ID
-  recproxy audit (--sid SID | --org ORG) [--since ISO8601] [--limit N]
+  recproxy audit (--sid SID | --org ORG | --action ACTION) [--since ISO8601] [--limit N]
 
 Configuration comes from the environment (HOST, PORT, RECPROXY_*) and the JSON file named
 by RECPROXY_CONFIG; see the README.`;

@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { AuditLog, auditPathFor, moveLegacyAudit, openAuditDb } from './audit.js';
+import { AuthFailures } from './auth-failures.js';
 import { ApiKeyStore } from './auth/api-keys.js';
 import { createAuthenticator, type AuthMode, type Authenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt.js';
@@ -26,6 +27,8 @@ export interface AppContext {
   audit: AuditLog;
   /** Request headers → Principal, per the configured auth mode. @throws Unauthorized */
   authenticate: Authenticator;
+  /** Failed authentications per client address (RECPROXY_AUTH_FAIL_LIMIT_MAX). */
+  authFailures: AuthFailures;
   /** Base URL browsers use to reach this daemon; known once the server listens. */
   publicUrl: string;
   /** A `{publicUrl}/media/{token}` URL for `key`. */
@@ -92,6 +95,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
           : undefined,
       trustedHeader: { userHeader: config.trustedUserHeader, orgsHeader: config.trustedOrgsHeader },
     }),
+    authFailures: new AuthFailures(config.authFailLimitMax, config.rateLimitWindowMs),
     publicUrl: config.publicUrl ?? defaultPublicUrl(config.host, config.port),
     storage: undefined as unknown as StorageAdapter,
     mediaUrl(key, options, audit) {

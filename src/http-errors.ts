@@ -30,7 +30,10 @@ interface Coded {
   message: string;
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+/** Told of every error answered, with its code and status (the audit of denied attempts). */
+export type OnErrorAnswer = (request: FastifyRequest, code: string, status: number) => void;
+
+export function installErrorHandling(app: FastifyInstance, onAnswer?: OnErrorAnswer): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const mapped = translate(error, request);
     const status = mapped.statusCode ?? 500;
@@ -41,6 +44,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (challenge) reply.header('www-authenticate', challenge);
     // Server-side details (hosts, paths) stay in the log.
     const message = status < 500 ? mapped.message : (PUBLIC_5XX[code] ?? 'internal error');
+    onAnswer?.(request, code, status);
     sendError(reply, status, code, message);
   });
   app.setNotFoundHandler((request, reply) => {

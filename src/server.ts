@@ -7,9 +7,11 @@ import { HeadersTooLarge, InvalidRequest, RequestTimeout } from './errors.js';
 import { installErrorHandling } from './http-errors.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
+import { auditDenied } from './routes/guard.js';
 import { healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { recordingRoutes } from './routes/recording.js';
+import { parseTrustProxy } from '../config/schema.js';
 import type { AppContext } from './context.js';
 
 /** The error envelope on a raw response, for router failures that happen before Fastify's reply. */
@@ -48,6 +50,18 @@ export interface ServerOptions {
   logger?: boolean | object;
 }
 
+/**
+ * RECPROXY_TRUST_PROXY as Fastify's `trustProxy`: off (the socket's peer is the client), the
+ * listed proxy addresses, or a hop count. Fastify refuses a bare number (it trusts nothing then),
+ * so a hop count becomes a function that trusts the first `hops` peers whatever their address.
+ */
+export function trustProxyOption(value: string | undefined): false | string[] | ((address: string, hop: number) => boolean) {
+  const parsed = value === undefined ? undefined : parseTrustProxy(value);
+  if (parsed === undefined) return false;
+  if (typeof parsed !== 'number') return parsed;
+  return (_address, hop) => hop < parsed;
+}
+
 export async function buildServer(ctx: AppContext, options: ServerOptions = {}): Promise<FastifyInstance> {
   const level = ctx.config.logLevel;
   const app = Fastify({
@@ -62,12 +76,14 @@ export async function buildServer(ctx: AppContext, options: ServerOptions = {}):
       onBadUrl: (_path, _req, res) => rawError(res, 400, 'INVALID_REQUEST', 'the request URL is malformed'),
     },
     return503OnClosing: true,
+    // Whose X-Forwarded-For is believed: request.ip (rate limits, the audit's client) follows it.
+    trustProxy: trustProxyOption(ctx.config.trustProxy),
     clientErrorHandler: clientError,
     // Node keeps the first of two Authorization headers and drops the second; joined, they are
     // one malformed value (401), so a request cannot carry two credentials.
     http: { joinDuplicateHeaders: true },
   });
-  installErrorHandling(app);
+  installErrorHandling(app, (request, code, status) => auditDenied(ctx, request, code, status));
   if (ctx.config.corsOrigins) {
     const origins = ctx.config.corsOrigins.split(',').map((o) => o.trim());
     await app.register(cors, {

@@ -11,6 +11,8 @@ const AuditQuery = Type.Object({
   sid: Type.Optional(Type.String({ pattern: CALL_SID_PATTERN })),
   since: Type.Optional(Type.String({ format: 'date-time' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  /** Without it, every action but `denied` (README: the access audit). */
+  action: Type.Optional(Type.Union([Type.Literal('stream_url'), Type.Literal('download'), Type.Literal('media'), Type.Literal('denied')])),
 });
 
 const AuditBody = Type.Object({
@@ -19,11 +21,14 @@ const AuditBody = Type.Object({
     Type.Object({
       at: Type.String(),
       action: Type.String(),
-      call_sid: Type.String(),
+      call_sid: Type.Union([Type.String(), Type.Null()]),
       principal: Type.Union([Type.String(), Type.Null()]),
       client: Type.Union([Type.String(), Type.Null()]),
       status: Type.Union([Type.Integer(), Type.Null()]),
       bytes: Type.Union([Type.Integer(), Type.Null()]),
+      // Denied rows only: the error code, and how many attempts the row counts.
+      code: Type.Optional(Type.String()),
+      count: Type.Optional(Type.Integer()),
     }),
   ),
 });
@@ -46,6 +51,7 @@ export const adminRoutes =
         const rows = ctx.audit.query({
           org,
           sid: request.query.sid,
+          action: request.query.action,
           since: request.query.since ? new Date(request.query.since) : undefined,
           limit: request.query.limit ?? 100,
         });

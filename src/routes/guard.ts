@@ -1,11 +1,13 @@
 /**
  * Who may call the API routes, and the access audit of what they read:
- * authenticate in `onRequest` (before anything else runs), rate-limit per credential,
- * and record each stream URL issued and each download in `onResponse`.
+ * authenticate in `onRequest` (before anything else runs; an address with too many failed
+ * authentications is refused first), rate-limit per credential, record each stream URL issued
+ * and each download when the response closes, and count each denied attempt (auditDenied).
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RateLimited } from '../errors.js';
+import { RateLimited, hasCode } from '../errors.js';
+import { CALL_SID_PATTERN } from '../schemas.js';
 import type { AuditAction } from '../audit.js';
 import type { Principal } from '../auth/authenticate.js';
 import type { AppContext } from '../context.js';
@@ -20,10 +22,59 @@ declare module 'fastify' {
   }
 }
 
-/** Authenticate every request of this scope; its principal is `request.principal`. */
+/**
+ * Authenticate every request of this scope; its principal is `request.principal`. A 401 counts
+ * against the client address (ctx.authFailures); an address over its limit gets 429 RATE_LIMITED
+ * without its credentials being looked at.
+ */
 export function requireAuth(app: FastifyInstance, ctx: AppContext): void {
-  app.addHook('onRequest', async (request) => {
-    request.principal = await ctx.authenticate(request.headers);
+  const failures = ctx.authFailures;
+  app.addHook('onRequest', async (request, reply) => {
+    // While no address has failed, the success path reads neither the address nor the map.
+    const wait = failures.idle ? 0 : failures.retryAfterMs(request.ip);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      reply.header('retry-after', seconds);
+      throw new RateLimited(`${seconds} seconds`);
+    }
+    try {
+      request.principal = await ctx.authenticate(request.headers);
+    } catch (err) {
+      if (hasCode(err, 'UNAUTHORIZED')) failures.fail(request.ip);
+      throw err;
+    }
+  });
+}
+
+/** The codes whose requests are counted in the audit as denied attempts. */
+export const DENIED_CODES: ReadonlySet<string> = new Set([
+  'UNAUTHORIZED',
+  'ORG_FORBIDDEN',
+  'INSUFFICIENT_SCOPE',
+  'CALL_NOT_FOUND',
+  'TOKEN_INVALID',
+  'TOKEN_EXPIRED',
+  'RATE_LIMITED',
+]);
+
+const CALL_SID = new RegExp(CALL_SID_PATTERN);
+
+/**
+ * Counts a refused request in the audit (AuditLog.deny) when its code is one of DENIED_CODES.
+ * The organization is recorded only when the credential was genuine: before that the header
+ * is anyone's word. Called by the error handler, so answered requests pay nothing.
+ */
+export function auditDenied(ctx: AppContext, request: FastifyRequest, code: string, status: number): void {
+  if (!DENIED_CODES.has(code)) return;
+  const org = request.principal ? request.headers['x-organization-id'] : undefined;
+  const sid = (request.params as { call_sid?: unknown } | undefined)?.call_sid;
+  ctx.audit.deny({
+    code,
+    status,
+    client: request.ip,
+    org: typeof org === 'string' ? org : null,
+    callSid: typeof sid === 'string' && CALL_SID.test(sid) ? sid : null,
+    principal: request.principal?.id ?? null,
   });
 }
 

@@ -1,0 +1,45 @@
+/**
+ * Failed authentications (401) per client address, counted in fixed windows of
+ * RECPROXY_RATE_LIMIT_WINDOW_MS: an address with RECPROXY_AUTH_FAIL_LIMIT_MAX failures in the
+ * window is refused before its credentials are looked at, until the window ends. Checking is a
+ * size test while no address has failed. At most `maxAddresses` are tracked in a window; failures
+ * from further addresses are not counted.
+ */
+export class AuthFailures {
+  readonly #counts = new Map<string, number>();
+  #windowEnds = 0;
+
+  constructor(
+    readonly max: number,
+    readonly windowMs: number,
+    readonly maxAddresses = 100_000,
+  ) {}
+
+  /** True while no address has failed in the window: nothing to check. */
+  get idle(): boolean {
+    return this.#counts.size === 0;
+  }
+
+  /** Milliseconds until `address` may try again; 0 when it may now. */
+  retryAfterMs(address: string | undefined, now = Date.now()): number {
+    if (this.#counts.size === 0) return 0;
+    if (now >= this.#windowEnds) {
+      this.#counts.clear();
+      return 0;
+    }
+    return (this.#counts.get(address ?? '') ?? 0) >= this.max ? this.#windowEnds - now : 0;
+  }
+
+  /** Counts one failed authentication of `address` (nothing when the limit is off: max 0). */
+  fail(address: string | undefined, now = Date.now()): void {
+    if (this.max <= 0) return;
+    if (now >= this.#windowEnds) {
+      this.#counts.clear();
+      this.#windowEnds = now + this.windowMs;
+    }
+    const key = address ?? '';
+    const count = this.#counts.get(key);
+    if (count === undefined && this.#counts.size >= this.maxAddresses) return;
+    this.#counts.set(key, (count ?? 0) + 1);
+  }
+}
