@@ -51,7 +51,7 @@ export async function registerRecording(ctx: AppContext, input: RegisterInput): 
   // A suffix per registration: two racing registrations of one call_sid never share a key,
   // so the loser can delete its own bytes without touching the winner's.
   const unique = randomBytes(4).toString('hex');
-  const key = normalizeKey(`recordings/${input.org}/${input.sid}-${unique}.${extensionForType(contentType)}`);
+  const key = normalizeKey(`${keyPrefix(ctx)}${input.org}/${input.sid}-${unique}.${extensionForType(contentType)}`);
   const hash = createHash('sha256');
   const hashing = new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -78,6 +78,17 @@ export async function registerRecording(ctx: AppContext, input: RegisterInput): 
     await ctx.storage.delete(key).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Where new recordings go inside the store. The local root is already the recordings directory
+ * (./data/recordings), so local keys start at the organization; a bucket may hold other things,
+ * so S3 and MinIO keys stay under `recordings/` (the prefix of docs/deploy.md's IAM policy).
+ * Each row keeps the key it was written with: local recordings registered as
+ * `recordings/{org}/…` before this still resolve where they are.
+ */
+function keyPrefix(ctx: AppContext): string {
+  return ctx.storage.name === 'local' ? '' : 'recordings/';
 }
 
 function validate(input: RegisterInput): string[] {
