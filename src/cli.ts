@@ -4,7 +4,7 @@
  * one index and one store. Exit codes: 0 done, 1 failed, 2 usage.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, unknownVariables } from '../config/load.js';
 import { UsageError, auditCommand, keysCreate, keysList, keysRevoke, startupAdvice } from './cli-admin.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
 import { registerRecording } from './register.js';
@@ -55,7 +55,9 @@ function fail(err: unknown): number {
 }
 
 async function withContext(env: NodeJS.ProcessEnv, run: (ctx: AppContext) => Promise<number>): Promise<number> {
-  const ctx = await createContext(loadConfig(env));
+  const config = loadConfig(env);
+  for (const warning of unknownVariables(env)) process.stderr.write(`recproxy: warning: ${warning}\n`);
+  const ctx = await createContext(config);
   try {
     return await run(ctx);
   } finally {
@@ -67,6 +69,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(env);
   const ctx = await createContext(config, { backgroundAudit: true });
   const app = await buildServer(ctx);
+  for (const warning of unknownVariables(env)) app.log.warn(warning);
   startupAdvice(ctx, app.log);
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
