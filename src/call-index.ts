@@ -2,12 +2,11 @@
  * The call index (ARCHITECTURE §6): one SQLite row per call, in WAL mode with a busy timeout,
  * migrated by `PRAGMA user_version`. Every lookup is a prepared statement made once.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 import { AUDIT_MIGRATIONS } from './audit.js';
 import { applyMigrations } from './migrations.js';
 import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
+import { openDatabaseFile } from './db-file.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from './errors.js';
 
@@ -58,6 +57,8 @@ const COLUMNS =
 
 export class CallIndex {
   readonly db: Database.Database;
+  /** True when opening it created the file: a new, empty index. */
+  readonly created: boolean;
   /** Shared by every memoised read over this database. */
   readonly dataVersion: DataVersion;
   readonly #bySid: Database.Statement<[string], CallRow>;
@@ -67,9 +68,9 @@ export class CallIndex {
   /** Live rows by org and call, until the database changes. */
   readonly #found: VersionedCache<CallRow>;
 
+  /** @throws DatabaseInvalid when `path` exists but is empty or not a SQLite database */
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    ({ db: this.db, created: this.created } = openDatabaseFile(path, 'call index'));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('synchronous = NORMAL');

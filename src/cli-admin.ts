@@ -1,4 +1,5 @@
 /** The CLI's key and audit commands, and the advice `serve` prints before it listens. */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiKeyNotFound, InvalidRequest } from './errors.js';
@@ -8,9 +9,13 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export class UsageError extends Error {}
 
-/** First log lines: how to get a key when there is none; a warning for an exposed trusted-header mode. */
+/**
+ * First log lines: a new index, where; how to get a key when there is none; a warning for an
+ * exposed trusted-header mode.
+ */
 export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
   const { authMode, host } = ctx.config;
+  if (ctx.index.created) log.info(newIndexNotice(ctx));
   if (authMode === 'api-key' && ctx.apiKeys.count() === 0) {
     log.warn('no API keys yet: every /api request will get 401. Create one with: bin/recproxy keys create --org ORG');
   }
@@ -20,6 +25,11 @@ export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
         'listen on loopback or let only the authenticating proxy reach it',
     );
   }
+}
+
+/** Said whenever a command or the daemon starts a new, empty call index. */
+export function newIndexNotice(ctx: AppContext): string {
+  return `created a new, empty call index at ${resolve(ctx.config.dbPath)}`;
 }
 
 export async function keysCreate(ctx: AppContext, args: string[]): Promise<number> {

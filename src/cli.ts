@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, unknownVariables } from '../config/load.js';
-import { UsageError, auditCommand, keysCreate, keysList, keysRevoke, startupAdvice } from './cli-admin.js';
+import { UsageError, auditCommand, keysCreate, keysList, keysRevoke, newIndexNotice, startupAdvice } from './cli-admin.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
 import { registerRecording } from './register.js';
 import { buildServer } from './server.js';
@@ -58,6 +58,7 @@ async function withContext(env: NodeJS.ProcessEnv, run: (ctx: AppContext) => Pro
   const config = loadConfig(env);
   for (const warning of unknownVariables(env)) process.stderr.write(`recproxy: warning: ${warning}\n`);
   const ctx = await createContext(config);
+  if (ctx.index.created) process.stderr.write(`recproxy: ${newIndexNotice(ctx)}\n`);
   try {
     return await run(ctx);
   } finally {

@@ -58,6 +58,8 @@ export const StorageUnavailable = createError('STORAGE_UNAVAILABLE', 'storage is
 
 // Start-up
 export const ConfigInvalid = createError('CONFIG_INVALID', 'invalid configuration:\n%s', 500);
+/** The call index or audit file exists but is empty or not SQLite: refused, never replaced. */
+export const DatabaseInvalid = createError('DATABASE_INVALID', '%s', 500);
 
 /** True when `err` is an error built here with the given code. */
 export function hasCode(err: unknown, code: string): boolean {
