@@ -8,7 +8,9 @@ import { loadConfig, unknownVariables } from '../config/load.js';
 import { UsageError, auditCommand, keysCreate, keysList, keysRevoke, newIndexNotice, startupAdvice } from './cli-admin.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
 import { registerRecording } from './register.js';
+import { ListenFailed } from './errors.js';
 import { buildServer } from './server.js';
+import type { FastifyInstance } from 'fastify';
 
 const USAGE = `usage:
   recproxy serve
@@ -69,10 +71,19 @@ async function withContext(env: NodeJS.ProcessEnv, run: (ctx: AppContext) => Pro
 async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(env);
   const ctx = await createContext(config, { backgroundAudit: true });
-  const app = await buildServer(ctx);
-  for (const warning of unknownVariables(env)) app.log.warn(warning);
-  startupAdvice(ctx, app.log);
-  await app.listen({ host: config.host, port: config.port });
+  let app: FastifyInstance | undefined;
+  try {
+    app = await buildServer(ctx);
+    for (const warning of unknownVariables(env)) app.log.warn(warning);
+    startupAdvice(ctx, app.log);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // Close what started (the audit writer thread would keep the process alive), then fail.
+    await app?.close();
+    await ctx.close();
+    if (!(err as { syscall?: string }).syscall) throw err;
+    throw new ListenFailed(`${config.host}:${config.port}`, (err as Error).message, { cause: err });
+  }
   const address = app.server.address();
   if (!config.publicUrl && address && typeof address === 'object') {
     ctx.publicUrl = defaultPublicUrl(config.host, address.port);

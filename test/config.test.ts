@@ -108,3 +108,12 @@ t.test('unknown RECPROXY_* variables are named with the nearest known name', asy
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /^recproxy: warning: RECPROXY_PORT is not a recproxy setting and is ignored; did you mean PORT\?$/m);
 });
+
+t.test('HOST is an IP address or a host name, never a mistyped address', async (t) => {
+  for (const host of ['127.0.0.1', '0.0.0.0', '::', '::1', 'fe80::1%eth0', '::ffff:127.0.0.1', 'localhost', 'recproxy.internal', 'my_host-1']) {
+    t.equal(loadConfig({ HOST: host }).host, host, `${host} is accepted`);
+  }
+  for (const host of ['999.1.1.1', '1.2.3', '256.0.0.1', 'a b', 'http://x']) {
+    t.throws(() => loadConfig({ HOST: host }), /^HOST: must be a host name or IP address/m, `${host} is refused`);
+  }
+});
