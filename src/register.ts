@@ -28,7 +28,7 @@ export interface RegisterInput {
  * @throws InvalidRequest (bad input, unreadable file), CallExists, StorageUnavailable
  */
 export async function registerRecording(ctx: AppContext, input: RegisterInput): Promise<CallRow> {
-  const problems = validate(input);
+  const problems = registrationProblems(input);
   if (problems.length) throw new InvalidRequest(problems.join('; '));
   if (ctx.index.get(input.sid)) throw new CallExists(input.sid);
 
@@ -91,7 +91,8 @@ function keyPrefix(ctx: AppContext): string {
   return ctx.storage.name === 'local' ? '' : 'recordings/';
 }
 
-function validate(input: RegisterInput): string[] {
+/** What is wrong with the call's fields (the file aside), one message per problem. */
+export function registrationProblems(input: Omit<RegisterInput, 'file'>): string[] {
   const problems: string[] = [];
   if (!new RegExp(CALL_SID_PATTERN).test(input.sid)) problems.push('--sid must be call_ followed by 1-64 letters or digits');
   if (!new RegExp(ORG_ID_PATTERN).test(input.org)) problems.push('--org must be 1-128 letters, digits or _ . : -');
