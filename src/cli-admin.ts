@@ -12,15 +12,15 @@ const CALL_SID = new RegExp(CALL_SID_PATTERN);
 const ORG_ID = new RegExp(ORG_ID_PATTERN);
 
 /**
- * First log lines: a new index, where; how to get a key when there is none; a warning for an
+ * First log lines: how to get a key when there is none; a new index, where; a warning for an
  * exposed trusted-header mode.
  */
 export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
   const { authMode, host } = ctx.config;
-  if (ctx.index.created) log.info(newIndexNotice(ctx));
   if (authMode === 'api-key' && ctx.apiKeys.count() === 0) {
     log.warn('no API keys yet: every /api request will get 401. Create one with: bin/recproxy keys create --org ORG');
   }
+  if (ctx.index.created) log.info(newIndexNotice(ctx));
   if (authMode === 'trusted-header' && !LOOPBACK.has(host)) {
     log.warn(
       `auth mode trusted-header while listening on ${host}: anyone who reaches this port can claim any user; ` +
