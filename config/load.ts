@@ -2,13 +2,20 @@
  * Loads the configuration once at start: embedded defaults, then the JSON file named by
  * RECPROXY_CONFIG, then the environment (which wins). Every invalid value is reported in one
  * ConfigInvalid error, one line per problem, naming the variable (or file key) that set it.
+ * RECPROXY_* variables that name no setting are not errors (a shell may export old ones), but
+ * unknownVariables() words a warning for each.
  */
 import { readFileSync } from 'node:fs';
 import Value from 'typebox/value';
 import { ConfigInvalid } from '../src/errors.js';
+import { nearest } from './nearest.js';
 import { CONFIG_KEYS, ConfigSchema, DEFAULTS, SECRET_KEYS, envName, parseTrustProxy, type Config } from './schema.js';
 
 type Env = Record<string, string | undefined>;
+
+/** Every environment variable recproxy reads. */
+const KNOWN_VARIABLES = ['RECPROXY_CONFIG', ...CONFIG_KEYS.map(envName)];
+const PROPERTIES = ConfigSchema.properties as Record<string, { type?: string; expect?: string }>;
 
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
@@ -46,26 +53,41 @@ export function loadConfig(env: Env = process.env): Config {
 
   // Convert may coerce in place: keep what the user wrote for the error messages.
   const converted = Value.Convert(ConfigSchema, structuredClone(merged)) as Record<string, unknown>;
-  const seen = new Set<string>();
-  const invalid = (key: string, fallback: string) => {
-    seen.add(key);
-    const schema = (ConfigSchema.properties as Record<string, { expect?: string }>)[key];
-    const where = source.get(key) ?? envName(key);
-    const shown = SECRET_KEYS.has(key as keyof Config) ? '' : ` (got ${JSON.stringify(merged[key])})`;
-    problems.push(`${where}: must be ${schema?.expect ?? fallback}${shown}`);
-  };
+  // Convert also truncates ("3000.5" and 3000.5 become 3000): integers are checked as written.
+  const invalid = new Map<string, string | undefined>(
+    CONFIG_KEYS.filter((key) => !writtenAsInteger(key, merged[key])).map((key) => [key, undefined]),
+  );
   for (const error of Value.Errors(ConfigSchema, converted)) {
     const key = error.instancePath.split('/')[1];
-    if (key && !seen.has(key)) invalid(key, error.message);
+    if (key && !invalid.has(key)) invalid.set(key, error.message);
   }
   // Values a pattern cannot check well: IP addresses and CIDR prefixes.
   const trustProxy = converted.trustProxy;
-  if (!seen.has('trustProxy') && typeof trustProxy === 'string' && parseTrustProxy(trustProxy) === undefined) {
-    invalid('trustProxy', 'a hop count or IP addresses and CIDRs');
+  if (!invalid.has('trustProxy') && typeof trustProxy === 'string' && parseTrustProxy(trustProxy) === undefined) {
+    invalid.set('trustProxy', 'a hop count or IP addresses and CIDRs');
+  }
+  for (const [key, message] of invalid) {
+    const where = source.get(key) ?? envName(key);
+    const shown = SECRET_KEYS.has(key as keyof Config) ? '' : ` (got ${JSON.stringify(merged[key])})`;
+    problems.push(`${where}: must be ${PROPERTIES[key]?.expect ?? message}${shown}`);
   }
   if (problems.length === 0) problems.push(...crossChecks(converted as Config));
   if (problems.length > 0) throw new ConfigInvalid(problems.join('\n'));
   return converted as Config;
+}
+
+/** One warning per RECPROXY_* variable that names no setting, with the nearest known name. */
+export function unknownVariables(env: Env = process.env): string[] {
+  return Object.keys(env)
+    .filter((name) => name.startsWith('RECPROXY_') && !KNOWN_VARIABLES.includes(name))
+    .sort()
+    .map((name) => `${name} is not a recproxy setting and is ignored; did you mean ${nearest(name, KNOWN_VARIABLES, 'RECPROXY_')}?`);
+}
+
+/** False for a value of an integer setting that is not written as an integer. */
+function writtenAsInteger(key: string, value: unknown): boolean {
+  if (PROPERTIES[key]?.type !== 'integer' || value === undefined) return true;
+  return typeof value === 'number' ? Number.isInteger(value) : typeof value === 'string' && /^-?\d+$/.test(value);
 }
 
 /** Rules that involve more than one setting. */

@@ -19,9 +19,18 @@ const optionalUrl = () =>
 /** One media-token signing key, `kid:secret`: the rule for RECPROXY_SIGNING_KEYS and the key file alike. */
 export const SIGNING_KEY = '[A-Za-z0-9_-]{1,32}:[^,\\s]{32,}';
 
+/**
+ * An IPv4 address, an IPv6 address, or a host name whose last label is not all digits: so
+ * `999.1.1.1` is refused here rather than sent to DNS as a name.
+ */
+const HOST_PATTERN =
+  '^(?:(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(?:\\.(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}' +
+  '|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[\\w.-]+)?' +
+  '|(?:[\\w-]+\\.)*[\\w-]*[A-Za-z_-][\\w-]*)$';
+
 export const ConfigSchema = Type.Object(
   {
-    host: str('a host name or IP address', { minLength: 1 }),
+    host: str('a host name or IP address', { pattern: HOST_PATTERN }),
     port: int(0, 65535, 'an integer port from 0 to 65535'),
     publicUrl: optionalUrl(),
     dbPath: str('a file path', { minLength: 1 }),

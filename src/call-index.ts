@@ -7,12 +7,11 @@
  * once it has started (src/context.ts), so a locked index fails a request at once
  * (INDEX_BUSY) instead of holding every other request up.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 import { AUDIT_MIGRATIONS } from './audit.js';
 import { applyMigrations } from './migrations.js';
 import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
+import { openDatabaseFile } from './db-file.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from './errors.js';
 
@@ -69,6 +68,8 @@ const COLUMNS =
 
 export class CallIndex {
   readonly db: Database.Database;
+  /** True when opening it created the file: a new, empty index. */
+  readonly created: boolean;
   /** Shared by every memoised read over this database. */
   readonly dataVersion: DataVersion;
   readonly #bySid: Database.Statement<[string], CallRow>;
@@ -78,9 +79,9 @@ export class CallIndex {
   /** Live rows by org and call, until the database changes. */
   readonly #found: VersionedCache<CallRow>;
 
+  /** @throws DatabaseInvalid when `path` exists but is empty or not a SQLite database */
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    ({ db: this.db, created: this.created } = openDatabaseFile(path, 'call index'));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('synchronous = NORMAL');

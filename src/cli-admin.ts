@@ -1,25 +1,28 @@
-/** The CLI's key and audit commands, and the advice `serve` prints before it listens. */
-import { parseArgs } from 'node:util';
+/** The CLI's key and audit commands (their arguments, then their work), and the advice `serve` prints before it listens. */
+import { resolve } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { parseTrustProxy } from '../config/schema.js';
-import { ApiKeyNotFound, InvalidRequest } from './errors.js';
+import { UsageError, option, requireOptions, type Command } from './cli-args.js';
+import { ApiKeyNotFound } from './errors.js';
+import { CALL_SID_PATTERN, ORG_ID_PATTERN } from './schemas.js';
+import type { AuditQuery } from './audit.js';
 import type { AppContext } from './context.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const CALL_SID = new RegExp(CALL_SID_PATTERN);
+const ORG_ID = new RegExp(ORG_ID_PATTERN);
 const AUDIT_ACTIONS = ['stream_url', 'download', 'media', 'denied'] as const;
-type AuditAction = (typeof AUDIT_ACTIONS)[number];
-
-export class UsageError extends Error {}
 
 /**
- * First log lines: how to get a key when there is none; a warning for an exposed trusted-header
- * mode, and for a proxy hop count (it believes whoever connects).
+ * First log lines: how to get a key when there is none; a new index, where; a warning for an
+ * exposed trusted-header mode, and for a proxy hop count (it believes whoever connects).
  */
 export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
   const { authMode, host, trustProxy } = ctx.config;
   if (authMode === 'api-key' && ctx.apiKeys.count() === 0) {
     log.warn('no API keys yet: every /api request will get 401. Create one with: bin/recproxy keys create --org ORG');
   }
+  if (ctx.index.created) log.info(newIndexNotice(ctx));
   if (authMode === 'trusted-header' && !LOOPBACK.has(host)) {
     log.warn(
       `auth mode trusted-header while listening on ${host}: anyone who reaches this port can claim any user; ` +
@@ -34,60 +37,92 @@ export function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): void {
   }
 }
 
-export async function keysCreate(ctx: AppContext, args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: { org: { type: 'string', multiple: true }, scope: { type: 'string' }, label: { type: 'string' } },
-  });
-  if (!values.org?.length) throw new UsageError('keys create needs at least one --org');
-  if (values.scope !== undefined && values.scope !== 'read' && values.scope !== 'admin') {
-    throw new InvalidRequest('--scope must be read or admin');
-  }
-  const created = ctx.apiKeys.create({ orgs: values.org, scope: values.scope, label: values.label });
+/** Said whenever a command or the daemon starts a new, empty call index. */
+export function newIndexNotice(ctx: AppContext): string {
+  return `created a new, empty call index at ${resolve(ctx.config.dbPath)}`;
+}
+
+interface KeysCreateInput {
+  orgs: string[];
+  scope?: 'read' | 'admin';
+  label?: string;
+}
+
+export const KEYS_CREATE: Command<KeysCreateInput> = {
+  usage: 'keys create --org ORG [--org ORG2 …] [--scope read|admin] [--label TEXT]',
+  options: { org: { type: 'string', multiple: true }, scope: { type: 'string' }, label: { type: 'string' } },
+  check(args) {
+    requireOptions(args, 'keys create', ['org']);
+    const orgs = args.values.org as string[];
+    const bad = orgs.find((org) => !ORG_ID.test(org));
+    if (bad !== undefined) throw new UsageError(`--org must be 1-128 letters, digits or _ . : - (got "${bad}")`);
+    const scope = option(args, 'scope');
+    if (scope !== undefined && scope !== 'read' && scope !== 'admin') throw new UsageError('--scope must be read or admin');
+    return { orgs, scope, label: option(args, 'label') };
+  },
+};
+
+export async function keysCreate(ctx: AppContext, input: KeysCreateInput): Promise<number> {
+  const created = ctx.apiKeys.create(input);
   process.stdout.write(`${created.key}\n`);
   process.stderr.write(`key ${created.id} (${created.scope}, orgs ${created.orgs.join(', ')}): shown once, store it now\n`);
   return 0;
 }
 
-export async function keysList(ctx: AppContext, args: string[]): Promise<number> {
-  parseArgs({ args, strict: true, options: {} });
+export const KEYS_LIST: Command<void> = { usage: 'keys list', check: () => undefined };
+
+export async function keysList(ctx: AppContext): Promise<number> {
   process.stdout.write(JSON.stringify(ctx.apiKeys.list(), null, 2) + '\n');
   return 0;
 }
 
-export async function keysRevoke(ctx: AppContext, args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {} });
-  const id = positionals[0];
-  if (!id || positionals.length > 1) throw new UsageError('keys revoke takes one key id');
+export const KEYS_REVOKE: Command<string> = {
+  usage: 'keys revoke ID',
+  positionals: true,
+  check({ positionals }) {
+    if (positionals.length !== 1) throw new UsageError('keys revoke takes one key id');
+    return positionals[0]!;
+  },
+};
+
+export async function keysRevoke(ctx: AppContext, id: string): Promise<number> {
   if (!ctx.apiKeys.get(id)) throw new ApiKeyNotFound(id);
   const changed = ctx.apiKeys.revoke(id);
   process.stderr.write(changed ? `key ${id} revoked\n` : `key ${id} was already revoked\n`);
   return 0;
 }
 
-export async function auditCommand(ctx: AppContext, args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      sid: { type: 'string' },
-      org: { type: 'string' },
-      action: { type: 'string' },
-      since: { type: 'string' },
-      limit: { type: 'string' },
-    },
-  });
-  if (!values.sid && !values.org && !values.action) throw new UsageError('audit needs --sid, --org or --action');
-  const action = values.action;
-  if (action !== undefined && !AUDIT_ACTIONS.includes(action as AuditAction)) {
-    throw new InvalidRequest(`--action must be one of ${AUDIT_ACTIONS.join(', ')}`);
-  }
-  const since = values.since ? new Date(values.since) : undefined;
-  if (since && Number.isNaN(since.getTime())) throw new InvalidRequest('--since must be an ISO 8601 time');
-  const limit = values.limit ? Number(values.limit) : undefined;
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new InvalidRequest('--limit must be a positive integer');
-  const rows = ctx.audit.query({ sid: values.sid, org: values.org, action: action as AuditAction | undefined, since, limit });
-  process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+export const AUDIT: Command<AuditQuery> = {
+  usage: 'audit (--sid SID | --org ORG | --action ACTION) [--since ISO8601] [--limit N]',
+  options: {
+    sid: { type: 'string' },
+    org: { type: 'string' },
+    action: { type: 'string' },
+    since: { type: 'string' },
+    limit: { type: 'string' },
+  },
+  check(args) {
+    const [sid, org, action, since, limit] = ['sid', 'org', 'action', 'since', 'limit'].map((name) => option(args, name));
+    if (!sid && !org && !action) throw new UsageError('audit needs --sid, --org or --action');
+    if (sid && !CALL_SID.test(sid)) throw new UsageError('--sid must be call_ followed by 1-64 letters or digits');
+    if (org && !ORG_ID.test(org)) throw new UsageError('--org must be 1-128 letters, digits or _ . : -');
+    if (action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(action)) {
+      throw new UsageError(`--action must be one of ${AUDIT_ACTIONS.join(', ')}`);
+    }
+    const after = since === undefined ? undefined : new Date(since);
+    if (after && Number.isNaN(after.getTime())) throw new UsageError('--since must be an ISO 8601 time');
+    if (limit !== undefined && !/^[1-9]\d{0,8}$/.test(limit)) throw new UsageError('--limit must be a positive integer');
+    return {
+      sid,
+      org,
+      action: action as AuditQuery['action'],
+      since: after,
+      limit: limit === undefined ? undefined : Number(limit),
+    };
+  },
+};
+
+export async function auditCommand(ctx: AppContext, query: AuditQuery): Promise<number> {
+  process.stdout.write(JSON.stringify(ctx.audit.query(query), null, 2) + '\n');
   return 0;
 }

@@ -1,53 +1,70 @@
 /**
- * The `recproxy` command: `serve`, `calls add`, `calls get`. Relative paths in the config
- * resolve against the working directory, so a daemon and a CLI started in one directory share
- * one index and one store. Exit codes: 0 done, 1 failed, 2 usage.
+ * The `recproxy` command: `serve`, `calls add`, `calls get` (here), `keys …` and `audit`
+ * (src/cli-admin.ts). Arguments are parsed and checked (src/cli-args.ts) before the config is
+ * loaded or anything is opened. Relative paths in the config resolve against the working
+ * directory, so a daemon and a CLI started in one directory share one index and one store.
+ * Exit codes: 0 done, 1 failed, 2 usage.
  */
-import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
-import { UsageError, auditCommand, keysCreate, keysList, keysRevoke, startupAdvice } from './cli-admin.js';
+import { readFileSync } from 'node:fs';
+import { loadConfig, unknownVariables } from '../config/load.js';
+import {
+  AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke, newIndexNotice, startupAdvice,
+} from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './call-index.js';
+import { UsageError, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
-import { registerRecording } from './register.js';
+import { registerRecording, registrationProblems, type RegisterInput } from './register.js';
+import { CALL_SID_PATTERN } from './schemas.js';
+import { ListenFailed } from './errors.js';
 import { buildServer } from './server.js';
-
-const USAGE = `usage:
-  recproxy serve
-  recproxy calls add --org ORG --sid SID --to NUMBER [--from NUMBER] --file PATH
-                     [--content-type TYPE] [--started-at ISO8601] [--follow-symlinks]
-  recproxy calls get --sid SID
-  recproxy keys create --org ORG [--org ORG2 …] [--scope read|admin] [--label TEXT]
-  recproxy keys list
-  recproxy keys revoke ID
-  recproxy audit (--sid SID | --org ORG | --action ACTION) [--since ISO8601] [--limit N]
-
-Configuration comes from the environment (HOST, PORT, RECPROXY_*) and the JSON file named
-by RECPROXY_CONFIG; see the README.`;
-
+import type { FastifyInstance } from 'fastify';
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const [command, sub, ...rest] = argv;
   try {
-    if (command === 'serve') return await serve(env);
-    if (command === 'calls' && sub === 'add') return await withContext(env, (ctx) => callsAdd(ctx, rest));
-    if (command === 'calls' && sub === 'get') return await withContext(env, (ctx) => callsGet(ctx, rest));
-    if (command === 'keys' && sub === 'create') return await withContext(env, (ctx) => keysCreate(ctx, rest));
-    if (command === 'keys' && sub === 'list') return await withContext(env, (ctx) => keysList(ctx, rest));
-    if (command === 'keys' && sub === 'revoke') return await withContext(env, (ctx) => keysRevoke(ctx, rest));
-    if (command === 'audit') return await withContext(env, (ctx) => auditCommand(ctx, [sub, ...rest].filter((a) => a !== undefined)));
-    if (command === 'help' || command === '--help' || command === '-h') {
-      process.stdout.write(USAGE + '\n');
-      return 0;
+    const [first, second] = argv;
+    if (first === undefined) throw new UsageError('no command given', usageOf());
+    if (first === '--help' || first === '-h' || first === 'help') return print(`${usageOf()}\n\n${CONFIG_NOTE}`);
+    if (first === '--version') return print(version());
+    const words = COMMANDS[first] ? 1 : 2;
+    const name = argv.slice(0, words).join(' ');
+    const entry = COMMANDS[name];
+    if (!entry) {
+      const group = Object.keys(COMMANDS).some((n) => n.startsWith(`${first} `));
+      if (!group) throw new UsageError(`unknown command "${name}"`, usageOf());
+      if (second === '--help' || second === '-h') return print(usageOf(first));
+      throw new UsageError(second === undefined ? `${first} needs a subcommand` : `unknown command "${name}"`, usageOf(first));
     }
-    throw new UsageError(command ? `unknown command "${[command, sub].filter(Boolean).join(' ')}"` : 'no command given');
+    const parsed = parseCommand(entry.command, argv.slice(words));
+    if (parsed === 'help') return print(name === 'serve' ? `${usageOf(name)}\n\n${CONFIG_NOTE}` : usageOf(name));
+    if (!entry.run) return await serve(env);
+    const run = entry.run as (ctx: AppContext, input: unknown) => Promise<number>;
+    return await withContext(env, (ctx) => run(ctx, parsed.input));
   } catch (err) {
     return fail(err);
   }
 }
 
+function print(text: string): number {
+  process.stdout.write(text + '\n');
+  return 0;
+}
+
+/** This recproxy's version, from its package.json (beside src/ in the source, beside dist/ once built). */
+function version(): string {
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'recproxy') return `recproxy ${pkg.version}`;
+    } catch {
+      // not this one
+    }
+  }
+  return 'recproxy (version unknown)';
+}
+
 function fail(err: unknown): number {
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`recproxy: ${(err as Error).message}\n${USAGE}\n`);
+  if (err instanceof UsageError) {
+    process.stderr.write(`recproxy: ${err.message}\n${err.usage ?? usageOf()}\n`);
     return 2;
   }
   const code = (err as { code?: string }).code;
@@ -55,8 +72,73 @@ function fail(err: unknown): number {
   return 1;
 }
 
+const CALLS_ADD: Command<RegisterInput> = {
+  usage:
+    'calls add --org ORG --sid SID --to NUMBER [--from NUMBER] --file PATH\n                   [--content-type TYPE] [--started-at ISO8601] [--follow-symlinks]',
+  options: {
+    org: { type: 'string' },
+    sid: { type: 'string' },
+    to: { type: 'string' },
+    from: { type: 'string' },
+    file: { type: 'string' },
+    'content-type': { type: 'string' },
+    'started-at': { type: 'string' },
+    'follow-symlinks': { type: 'boolean' },
+  },
+  check(args) {
+    requireOptions(args, 'calls add', ['org', 'sid', 'to', 'file']);
+    const input = {
+      org: option(args, 'org')!,
+      sid: option(args, 'sid')!,
+      to: option(args, 'to')!,
+      from: option(args, 'from'),
+      file: option(args, 'file')!,
+      contentType: option(args, 'content-type'),
+      startedAt: option(args, 'started-at'),
+      followSymlinks: args.values['follow-symlinks'] === true ? true : undefined,
+    };
+    const problems = registrationProblems(input);
+    if (problems.length) throw new UsageError(problems.join('; '));
+    return input;
+  },
+};
+
+const CALLS_GET: Command<string> = {
+  usage: 'calls get --sid SID',
+  options: { sid: { type: 'string' } },
+  check(args) {
+    requireOptions(args, 'calls get', ['sid']);
+    const sid = option(args, 'sid')!;
+    if (!new RegExp(CALL_SID_PATTERN).test(sid)) throw new UsageError('--sid must be call_ followed by 1-64 letters or digits');
+    return sid;
+  },
+};
+
+/** Every command, by its words on the command line. */
+const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppContext, input: never) => Promise<number> }> = {
+  serve: { command: { usage: 'serve', check: () => undefined } },
+  'calls add': { command: CALLS_ADD, run: callsAdd },
+  'calls get': { command: CALLS_GET, run: callsGet },
+  'keys create': { command: KEYS_CREATE, run: keysCreate },
+  'keys list': { command: KEYS_LIST, run: keysList },
+  'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },
+  audit: { command: AUDIT, run: auditCommand },
+};
+
+const CONFIG_NOTE = `Configuration comes from the environment (HOST, PORT, RECPROXY_*) and the JSON file named
+by RECPROXY_CONFIG; see the README.`;
+
+/** The usage of every command whose words start with `prefix`. */
+function usageOf(prefix = ''): string {
+  const names = Object.keys(COMMANDS).filter((name) => name === prefix || name.startsWith(prefix ? `${prefix} ` : ''));
+  return formatUsage(...names.map((name) => COMMANDS[name]!.command.usage));
+}
+
 async function withContext(env: NodeJS.ProcessEnv, run: (ctx: AppContext) => Promise<number>): Promise<number> {
-  const ctx = await createContext(loadConfig(env));
+  const config = loadConfig(env);
+  for (const warning of unknownVariables(env)) process.stderr.write(`recproxy: warning: ${warning}\n`);
+  const ctx = await createContext(config);
+  if (ctx.index.created) process.stderr.write(`recproxy: ${newIndexNotice(ctx)}\n`);
   try {
     return await run(ctx);
   } finally {
@@ -67,9 +149,19 @@ async function withContext(env: NodeJS.ProcessEnv, run: (ctx: AppContext) => Pro
 async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(env);
   const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS });
-  const app = await buildServer(ctx);
-  startupAdvice(ctx, app.log);
-  await app.listen({ host: config.host, port: config.port });
+  let app: FastifyInstance | undefined;
+  try {
+    app = await buildServer(ctx);
+    for (const warning of unknownVariables(env)) app.log.warn(warning);
+    startupAdvice(ctx, app.log);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // Close what started (the audit writer thread would keep the process alive), then fail.
+    await app?.close();
+    await ctx.close();
+    if (!(err as { syscall?: string }).syscall) throw err;
+    throw new ListenFailed(`${config.host}:${config.port}`, (err as Error).message, { cause: err });
+  }
   const address = app.server.address();
   if (!config.publicUrl && address && typeof address === 'object') {
     ctx.publicUrl = defaultPublicUrl(config.host, address.port);
@@ -91,43 +183,16 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   return 0;
 }
 
-async function callsAdd(ctx: AppContext, args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      org: { type: 'string' },
-      sid: { type: 'string' },
-      to: { type: 'string' },
-      from: { type: 'string' },
-      file: { type: 'string' },
-      'content-type': { type: 'string' },
-      'started-at': { type: 'string' },
-      'follow-symlinks': { type: 'boolean' },
-    },
-  });
-  const missing = (['org', 'sid', 'to', 'file'] as const).filter((k) => !values[k]);
-  if (missing.length) throw new UsageError(`calls add needs ${missing.map((k) => `--${k}`).join(', ')}`);
-  const row = await registerRecording(ctx, {
-    org: values.org!,
-    sid: values.sid!,
-    to: values.to!,
-    from: values.from,
-    file: values.file!,
-    contentType: values['content-type'],
-    startedAt: values['started-at'],
-    followSymlinks: values['follow-symlinks'],
-  });
+async function callsAdd(ctx: AppContext, input: RegisterInput): Promise<number> {
+  const row = await registerRecording(ctx, input);
   process.stdout.write(JSON.stringify(row, null, 2) + '\n');
   return 0;
 }
 
-async function callsGet(ctx: AppContext, args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { sid: { type: 'string' } } });
-  if (!values.sid) throw new UsageError('calls get needs --sid');
-  const row = ctx.index.get(values.sid);
+async function callsGet(ctx: AppContext, sid: string): Promise<number> {
+  const row = ctx.index.get(sid);
   if (!row) {
-    process.stderr.write(`recproxy: CALL_NOT_FOUND: no call ${values.sid}\n`);
+    process.stderr.write(`recproxy: CALL_NOT_FOUND: no call ${sid}\n`);
     return 1;
   }
   process.stdout.write(JSON.stringify(row, null, 2) + '\n');

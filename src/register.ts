@@ -34,7 +34,7 @@ export interface RegisterInput {
  * @throws InvalidRequest (bad input, unreadable file), CallExists, StorageUnavailable
  */
 export async function registerRecording(ctx: AppContext, input: RegisterInput): Promise<CallRow> {
-  const problems = validate(input);
+  const problems = registrationProblems(input);
   if (problems.length) throw new InvalidRequest(problems.join('; '));
   if (ctx.index.get(input.sid)) throw new CallExists(input.sid);
 
@@ -85,7 +85,7 @@ async function store(ctx: AppContext, input: RegisterInput, handle: FileHandle, 
   // A suffix per registration: two racing registrations of one call_sid never share a key,
   // so the loser can delete its own bytes without touching the winner's.
   const unique = randomBytes(4).toString('hex');
-  const key = normalizeKey(`recordings/${input.org}/${input.sid}-${unique}.${extensionForType(contentType)}`);
+  const key = normalizeKey(`${keyPrefix(ctx)}${input.org}/${input.sid}-${unique}.${extensionForType(contentType)}`);
   const hash = createHash('sha256');
   const hashing = new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -123,7 +123,19 @@ async function store(ctx: AppContext, input: RegisterInput, handle: FileHandle, 
   }
 }
 
-function validate(input: RegisterInput): string[] {
+/**
+ * Where new recordings go inside the store. The local root is already the recordings directory
+ * (./data/recordings), so local keys start at the organization; a bucket may hold other things,
+ * so S3 and MinIO keys stay under `recordings/` (the prefix of docs/deploy.md's IAM policy).
+ * Each row keeps the key it was written with: local recordings registered as
+ * `recordings/{org}/…` before this still resolve where they are.
+ */
+function keyPrefix(ctx: AppContext): string {
+  return ctx.storage.name === 'local' ? '' : 'recordings/';
+}
+
+/** What is wrong with the call's fields (the file aside), one message per problem. */
+export function registrationProblems(input: Omit<RegisterInput, 'file'>): string[] {
   const problems: string[] = [];
   if (!new RegExp(CALL_SID_PATTERN).test(input.sid)) problems.push('--sid must be call_ followed by 1-64 letters or digits');
   if (!new RegExp(ORG_ID_PATTERN).test(input.org)) problems.push('--org must be 1-128 letters, digits or _ . : -');

@@ -27,9 +27,9 @@ t.test('calls add / calls get / serve share one index from any working directory
 
   const failures: [string[], number, RegExp][] = [
     [['calls', 'add', '--org', 'org_1'], 2, /calls add needs --sid, --to, --file/],
-    [['calls', 'add', '--org', 'org_1', '--sid', 'bad', '--to', '1', '--file', 'in.wav'], 1, /INVALID_REQUEST: --sid must be/],
+    [['calls', 'add', '--org', 'org_1', '--sid', 'bad', '--to', '1', '--file', 'in.wav'], 2, /^recproxy: --sid must be/],
     [['calls', 'add', '--org', 'org_1', '--sid', 'call_x', '--to', '1', '--file', 'nope.wav'], 1, /INVALID_REQUEST: cannot read nope\.wav: ENOENT/],
-    [['calls', 'add', '--org', 'org_1', '--sid', 'call_x', '--to', '1', '--file', 'in.wav', '--content-type', 'not a type'], 1, /--content-type must be a media type/],
+    [['calls', 'add', '--org', 'org_1', '--sid', 'call_x', '--to', '1', '--file', 'in.wav', '--content-type', 'not a type'], 2, /--content-type must be a media type/],
     [['calls', 'add', '--org', 'org_1', '--sid', 'call_cli1', '--to', '1', '--file', 'in.wav'], 1, /CALL_EXISTS/],
     [['calls', 'add', '--bogus'], 2, /Unknown option '--bogus'/],
     [['calls', 'get', '--sid', 'call_none'], 1, /CALL_NOT_FOUND/],
