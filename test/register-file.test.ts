@@ -71,7 +71,7 @@ t.test('calls add: --follow-symlinks', async (t) => {
   const args = ['calls', 'add', '--org', 'org_f', '--sid', 'call_l1', '--to', '+1555', '--file', 'link.wav'];
   const refused = await runCli(args, { cwd });
   t.equal(refused.code, 1);
-  t.match(refused.stderr, /^recproxy: INVALID_REQUEST: link\.wav is a symbolic link; pass --follow-symlinks/);
+  t.match(refused.stderr, /^recproxy: INVALID_REQUEST: link\.wav is a symbolic link; pass --follow-symlinks/m);
   const followed = await runCli([...args, '--follow-symlinks'], { cwd });
   t.equal(followed.code, 0, followed.stderr);
   t.equal((JSON.parse(followed.stdout) as { duration_ms: number }).duration_ms, 100);
