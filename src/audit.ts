@@ -23,9 +23,10 @@
  * the log falls back to writing itself and counts the rows it held as dropped. An in-memory
  * database has no file to share and stays synchronous.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type Database from 'better-sqlite3';
-import { openDatabaseFile } from './db-file.js';
+import Database from 'better-sqlite3';
 import { applyMigrations } from './migrations.js';
 
 /** The audit database's schema steps (append only; step i takes user_version i to i+1). */
@@ -91,11 +92,11 @@ export function auditPathFor(indexPath: string): string {
 /**
  * Opens (creating it and its directory) the audit database: WAL, a 5 s busy timeout, and the
  * AUDIT_MIGRATIONS it lacks.
- * @throws DatabaseInvalid (an empty or non-SQLite file), or when the file cannot be opened or
- *         carries a newer schema than this recproxy knows
+ * @throws when the file cannot be opened, or carries a newer schema than this recproxy knows
  */
 export function openAuditDb(path: string): Database.Database {
-  const { db } = openDatabaseFile(path, 'access audit');
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 5000');

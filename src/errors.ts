@@ -63,7 +63,7 @@ export const IndexBusy = createError('INDEX_BUSY', 'the call index is locked by 
 export const ConfigInvalid = createError('CONFIG_INVALID', 'invalid configuration:\n%s', 500);
 /** `serve` could not bind its address (port taken, address not on this host, no permission). */
 export const ListenFailed = createError('LISTEN_FAILED', 'cannot listen on %s: %s', 500);
-/** The call index or audit file exists but is empty or not SQLite: refused, never replaced. */
+/** The call index file exists but is empty or not SQLite: refused, never replaced. */
 export const DatabaseInvalid = createError('DATABASE_INVALID', '%s', 500);
 
 /** True when `err` is an error built here with the given code. */

@@ -7,7 +7,6 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openAuditDb } from '../src/audit.js';
 import { CallIndex } from '../src/call-index.js';
 import { openDatabaseFile } from '../src/db-file.js';
 import { runCli } from './helpers/cli.js';
@@ -43,7 +42,7 @@ t.test('an empty or foreign file is refused, named, and left untouched', async (
     code: 'DATABASE_INVALID',
     message: `call index ${empty} is an empty file; restore it from a backup, or move it away to start a new, empty call index`,
   });
-  t.throws(() => openAuditDb(foreign), { code: 'DATABASE_INVALID', message: new RegExp(`^access audit ${foreign} is not a SQLite database`) });
+  t.throws(() => new CallIndex(foreign), { code: 'DATABASE_INVALID', message: new RegExp(`^call index ${foreign} is not a SQLite database`) });
   t.equal(statSync(empty).size, 0, 'the empty file stays empty');
   t.equal(readFileSync(foreign, 'utf8'), 'call notes, not a database\n', 'the foreign file is unchanged');
   t.notOk(existsSync(`${empty}-wal`), 'no WAL was started beside it');

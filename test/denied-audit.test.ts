@@ -156,7 +156,7 @@ t.test('the daemon audits denied attempts and shows them to admins and the CLI',
   t.equal(cli.code, 0, cli.stderr);
   t.same((JSON.parse(cli.stdout) as Row[]).map((r) => r.code).sort(), ['CALL_NOT_FOUND', 'ORG_FORBIDDEN', 'TOKEN_INVALID', 'UNAUTHORIZED'],
     'the CLI shows every denied row, those of no organization too');
-  t.equal((await runCli(['audit', '--action', 'bogus'], { env })).code, 1, 'an unknown action is refused');
+  t.equal((await runCli(['audit', '--action', 'bogus'], { env })).code, 2, 'an unknown action is a usage error');
 });
 
 t.test('failed authentications are limited per client address, before the credential is checked', async (t) => {
