@@ -83,7 +83,7 @@ t.test('a hop count beyond loopback is warned about at start; a list of proxies 
   const { startupAdvice } = await import('../src/cli-admin.js');
   const warnings = (config: object) => {
     const said: string[] = [];
-    const ctx = { config: { authMode: 'jwt', ...config }, apiKeys: { count: () => 1 } } as never;
+    const ctx = { config: { authMode: 'jwt', ...config }, apiKeys: { count: () => 1 }, index: { created: false } } as never;
     startupAdvice(ctx, { warn: (m: string) => said.push(m) } as never);
     return said;
   };
