@@ -33,6 +33,7 @@ function scratchRepo(t: Test): { dir: string; bin: string; calls: string } {
   writeFileSync(join(dir, '.gitignore'), 'fake-bin/\nnpm-calls.log\n');
   writeFileSync(join(dir, 'package.json'), '{}\n');
   script(join(dir, 'test/ensure-chromium.sh'), 'exit 0');
+  script(join(dir, 'test/ensure-radosgw.sh'), 'exit 0');
   script(
     join(dir, 'scripts/node24.sh'),
     `if [ $# -eq 0 ]; then echo "${bin}"; exit 0; fi\nFAKE_RUNTIME=24 exec "$@"`,
