@@ -7,9 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadConfig, unknownVariables } from '../config/load.js';
-import {
-  AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke, newIndexNotice, startupAdvice,
-} from './cli-admin.js';
+import { AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './call-index.js';
 import { UsageError, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
@@ -17,6 +15,7 @@ import { registerRecording, registrationProblems, type RegisterInput } from './r
 import { CALL_SID_PATTERN } from './schemas.js';
 import { ListenFailed } from './errors.js';
 import { buildServer } from './server.js';
+import { newIndexNotice, startupAdvice } from './startup-advice.js';
 import type { FastifyInstance } from 'fastify';
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {

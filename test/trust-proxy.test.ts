@@ -80,7 +80,7 @@ for (const [name, trust] of [['unset', undefined], ['a CIDR that is not the peer
 }
 
 t.test('a hop count beyond loopback is warned about at start; a list of proxies is not', async (t) => {
-  const { startupAdvice } = await import('../src/cli-admin.js');
+  const { startupAdvice } = await import('../src/startup-advice.js');
   const warnings = (config: object) => {
     const said: string[] = [];
     const ctx = { config: { authMode: 'jwt', ...config }, apiKeys: { count: () => 1 }, index: { created: false } } as never;
