@@ -1,12 +1,9 @@
 /** The CLI's key and audit commands: their arguments, then their work. */
-import { UsageError, option, requireOptions, type Command } from './cli-args.js';
+import { UsageError, checkOrg, checkSid, option, requireOptions, type Command } from './cli-args.js';
 import { ApiKeyNotFound } from './errors.js';
-import { CALL_SID_PATTERN, ORG_ID_PATTERN } from './schemas.js';
 import type { AuditQuery } from './audit.js';
 import type { AppContext } from './context.js';
 
-const CALL_SID = new RegExp(CALL_SID_PATTERN);
-const ORG_ID = new RegExp(ORG_ID_PATTERN);
 const AUDIT_ACTIONS = ['stream_url', 'download', 'media', 'denied'] as const;
 
 interface KeysCreateInput {
@@ -20,9 +17,7 @@ export const KEYS_CREATE: Command<KeysCreateInput> = {
   options: { org: { type: 'string', multiple: true }, scope: { type: 'string' }, label: { type: 'string' } },
   check(args) {
     requireOptions(args, 'keys create', ['org']);
-    const orgs = args.values.org as string[];
-    const bad = orgs.find((org) => !ORG_ID.test(org));
-    if (bad !== undefined) throw new UsageError(`--org must be 1-128 letters, digits or _ . : - (got "${bad}")`);
+    const orgs = (args.values.org as string[]).map(checkOrg);
     const scope = option(args, 'scope');
     if (scope !== undefined && scope !== 'read' && scope !== 'admin') throw new UsageError('--scope must be read or admin');
     return { orgs, scope, label: option(args, 'label') };
@@ -71,8 +66,8 @@ export const AUDIT: Command<AuditQuery> = {
   check(args) {
     const [sid, org, action, since, limit] = ['sid', 'org', 'action', 'since', 'limit'].map((name) => option(args, name));
     if (!sid && !org && !action) throw new UsageError('audit needs --sid, --org or --action');
-    if (sid && !CALL_SID.test(sid)) throw new UsageError('--sid must be call_ followed by 1-64 letters or digits');
-    if (org && !ORG_ID.test(org)) throw new UsageError('--org must be 1-128 letters, digits or _ . : -');
+    if (sid) checkSid(sid);
+    if (org) checkOrg(org);
     if (action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(action)) {
       throw new UsageError(`--action must be one of ${AUDIT_ACTIONS.join(', ')}`);
     }

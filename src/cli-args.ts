@@ -4,6 +4,7 @@
  * in full before a command opens the index or the store, so a usage error touches nothing.
  */
 import { parseArgs } from 'node:util';
+import { isCallSid, isOrgId } from './schemas.js';
 
 /** A usage error (exit 2): printed with `usage`, the usage text of the command it concerns. */
 export class UsageError extends Error {
@@ -69,4 +70,16 @@ export function option(args: ParsedArgs, name: string): string | undefined {
 export function requireOptions(args: ParsedArgs, command: string, names: string[]): void {
   const missing = names.filter((name) => !args.values[name] || (Array.isArray(args.values[name]) && !(args.values[name] as string[]).length));
   if (missing.length) throw new UsageError(`${command} needs ${missing.map((name) => `--${name}`).join(', ')}`);
+}
+
+/** @throws UsageError when `sid` is not a call_sid */
+export function checkSid(sid: string): string {
+  if (!isCallSid(sid)) throw new UsageError('--sid must be call_ followed by 1-64 letters or digits');
+  return sid;
+}
+
+/** @throws UsageError when `org` is not an organization id */
+export function checkOrg(org: string): string {
+  if (!isOrgId(org)) throw new UsageError(`--org must be 1-128 letters, digits or _ . : - (got "${org}")`);
+  return org;
 }

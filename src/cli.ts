@@ -9,10 +9,9 @@ import { readFileSync } from 'node:fs';
 import { loadConfig, unknownVariables } from '../config/load.js';
 import { AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './call-index.js';
-import { UsageError, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
+import { UsageError, checkSid, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
 import { registerRecording, registrationProblems, type RegisterInput } from './register.js';
-import { CALL_SID_PATTERN } from './schemas.js';
 import { ListenFailed } from './errors.js';
 import { buildServer } from './server.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
@@ -107,9 +106,7 @@ const CALLS_GET: Command<string> = {
   options: { sid: { type: 'string' } },
   check(args) {
     requireOptions(args, 'calls get', ['sid']);
-    const sid = option(args, 'sid')!;
-    if (!new RegExp(CALL_SID_PATTERN).test(sid)) throw new UsageError('--sid must be call_ followed by 1-64 letters or digits');
-    return sid;
+    return checkSid(option(args, 'sid')!);
   },
 };
 

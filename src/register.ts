@@ -13,7 +13,7 @@ import { SNIFF_BYTES, sniffAudio } from './audio-sniff.js';
 import { CallExists, InvalidRequest } from './errors.js';
 import { extensionForType, isMediaType, typeForName } from './media-types.js';
 import { normalizeKey } from './keys.js';
-import { CALL_SID_PATTERN, ORG_ID_PATTERN } from './schemas.js';
+import { isCallSid, isOrgId } from './schemas.js';
 import { wavDurationMs } from './wav.js';
 import type { CallRow } from './call-index.js';
 import type { AppContext } from './context.js';
@@ -137,8 +137,8 @@ function keyPrefix(ctx: AppContext): string {
 /** What is wrong with the call's fields (the file aside), one message per problem. */
 export function registrationProblems(input: Omit<RegisterInput, 'file'>): string[] {
   const problems: string[] = [];
-  if (!new RegExp(CALL_SID_PATTERN).test(input.sid)) problems.push('--sid must be call_ followed by 1-64 letters or digits');
-  if (!new RegExp(ORG_ID_PATTERN).test(input.org)) problems.push('--org must be 1-128 letters, digits or _ . : -');
+  if (!isCallSid(input.sid)) problems.push('--sid must be call_ followed by 1-64 letters or digits');
+  if (!isOrgId(input.org)) problems.push('--org must be 1-128 letters, digits or _ . : -');
   if (!input.to || input.to.length > 64) problems.push('--to must be a phone number or address of 1-64 characters');
   if (input.from !== undefined && input.from.length > 64) problems.push('--from must be at most 64 characters');
   if (input.contentType !== undefined && !isMediaType(input.contentType)) problems.push('--content-type must be a media type such as audio/wav');
