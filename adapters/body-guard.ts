@@ -1,6 +1,6 @@
 /** The read-body guard shared by the network adapters (s3, minio). */
 import { Readable } from 'node:stream';
-import { StorageUnavailable } from '../src/errors.js';
+import { StorageUnavailable } from '../src/core/errors.js';
 
 /**
  * Guard a backend body: backend errors become StorageUnavailable; the caller's abort destroys

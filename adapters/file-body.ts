@@ -22,7 +22,7 @@
  */
 import { closeSync, read } from 'node:fs';
 import { Readable } from 'node:stream';
-import { StorageUnavailable } from '../src/errors.js';
+import { StorageUnavailable } from '../src/core/errors.js';
 
 export interface ReadBudgetOptions {
   /** Bytes shared by all open bodies' reads (default 8 MiB). */

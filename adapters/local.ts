@@ -10,12 +10,12 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { InvalidKey, ObjectNotFound, StorageUnavailable } from '../src/errors.js';
-import { typeForName } from '../src/media-types.js';
+import { InvalidKey, ObjectNotFound, StorageUnavailable } from '../src/core/errors.js';
+import { typeForName } from '../src/core/media-types.js';
 import { FileBody, ReadBudget, type ReadBudgetOptions } from './file-body.js';
 import type {
   ObjectMeta, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
-} from './types.js';
+} from '../src/core/storage.js';
 
 export interface LocalAdapterOptions {
   root: string;

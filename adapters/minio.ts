@@ -24,9 +24,9 @@ import http, { IncomingMessage, type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { Client, InvalidObjectNameError, type ClientOptions } from 'minio';
-import { dispositionHeader } from '../src/disposition.js';
-import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/errors.js';
-import type { ByteRange, ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from './types.js';
+import { dispositionHeader } from '../src/core/disposition.js';
+import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/core/errors.js';
+import type { ByteRange, ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
 
 export interface MinioAdapterOptions {

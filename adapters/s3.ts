@@ -37,12 +37,12 @@ import { Sha256 } from '@smithy/core/checksum';
 import { HttpRequest, buildQueryString, extendedEncodeURIComponent } from '@smithy/core/protocols';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { dispositionHeader } from '../src/disposition.js';
-import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/errors.js';
+import { dispositionHeader } from '../src/core/disposition.js';
+import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/core/errors.js';
 import type {
   ByteRange, ObjectMeta, OpenOptions, OpenedObject, RangeHint, ReadOptions, ReadResult, SignOptions, SignedUrl,
   StorageAdapter, WriteOptions,
-} from './types.js';
+} from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
 
 export interface S3AdapterOptions {

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import Value from 'typebox/value';
-import { ConfigInvalid } from '../src/errors.js';
+import { ConfigInvalid } from '../src/core/errors.js';
 import { nearest } from './nearest.js';
 import { CONFIG_KEYS, ConfigSchema, DEFAULTS, SECRET_KEYS, envName, parseTrustProxy, type Config } from './schema.js';
 

@@ -13,7 +13,7 @@ import { applyMigrations } from './migrations.js';
 import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
 import { openDatabaseFile } from './db-file.js';
 import { DataVersion, VersionedCache } from './db-version.js';
-import { CallExists } from './errors.js';
+import { CallExists } from './core/errors.js';
 
 export interface CallRow {
   call_sid: string;

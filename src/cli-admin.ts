@@ -1,6 +1,6 @@
 /** The CLI's key and audit commands: their arguments, then their work. */
 import { UsageError, checkOrg, checkSid, option, requireOptions, type Command } from './cli-args.js';
-import { ApiKeyNotFound } from './errors.js';
+import { ApiKeyNotFound } from './core/errors.js';
 import type { AuditQuery } from './audit.js';
 import type { AppContext } from './context.js';
 

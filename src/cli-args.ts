@@ -4,7 +4,7 @@
  * in full before a command opens the index or the store, so a usage error touches nothing.
  */
 import { parseArgs } from 'node:util';
-import { isCallSid, isOrgId } from './schemas.js';
+import { isCallSid, isOrgId } from './core/ids.js';
 
 /** A usage error (exit 2): printed with `usage`, the usage text of the command it concerns. */
 export class UsageError extends Error {

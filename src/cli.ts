@@ -12,7 +12,7 @@ import { SERVING_BUSY_TIMEOUT_MS } from './call-index.js';
 import { UsageError, checkSid, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
 import { createContext, defaultPublicUrl, type AppContext } from './context.js';
 import { registerRecording, registrationProblems, type RegisterInput } from './register.js';
-import { ListenFailed } from './errors.js';
+import { ListenFailed } from './core/errors.js';
 import { buildServer } from './server.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
 import type { FastifyInstance } from 'fastify';

@@ -14,7 +14,7 @@ import { createStorage } from './storage.js';
 import { StreamUrlCache } from './stream-url.js';
 import { TokenSigner } from './token.js';
 import type { Config } from '../config/schema.js';
-import type { SignOptions, SignedUrl, StorageAdapter } from '../adapters/types.js';
+import type { SignOptions, SignedUrl, StorageAdapter } from './core/storage.js';
 
 export interface AppContext {
   config: Config;

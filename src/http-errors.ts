@@ -13,8 +13,9 @@ import {
   MissingOrganization,
   RecordingNotFound,
   RouteNotFound,
-  TokenInvalid,
-} from './errors.js';
+  ERROR_CONTENT_TYPE,
+  errorEnvelope,
+} from './core/errors.js';
 
 const PUBLIC_5XX: Record<string, string> = {
   STORAGE_UNAVAILABLE: 'recording storage is unavailable; try again later',
@@ -28,6 +29,13 @@ interface Coded {
   code?: string;
   statusCode?: number;
   message: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The error a request whose path parameters fail the schema is answered with (default INVALID_CALL_SID). */
+    paramsError?: new () => Coded;
+  }
 }
 
 /** Told of every error answered, with its code and status (the audit of denied attempts). */
@@ -54,14 +62,16 @@ export function installErrorHandling(app: FastifyInstance, onAnswer?: OnErrorAns
 }
 
 export function sendError(reply: FastifyReply, status: number, code: string, message: string): void {
-  reply.code(status).type('application/json; charset=utf-8').send({ success: false, error: { code, message } });
+  reply.code(status).type(ERROR_CONTENT_TYPE).send(errorEnvelope(code, message));
 }
 
 function translate(error: FastifyError, request: FastifyRequest): Coded {
   if (error.validation) {
     const context = error.validationContext;
     if (context === 'params') {
-      return request.routeOptions.url?.startsWith('/media/') ? new TokenInvalid() : new InvalidCallSid();
+      // A route whose only parameter is not a call_sid names its own error (media: TOKEN_INVALID).
+      const ParamsError = request.routeOptions.config.paramsError ?? InvalidCallSid;
+      return new ParamsError();
     }
     if (context === 'headers') {
       const missing = request.headers['x-organization-id'] === undefined;

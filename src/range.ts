@@ -43,7 +43,7 @@
  */
 import fresh from 'fresh';
 import rangeParser from 'range-parser';
-import type { ByteRange, ObjectMeta } from '../adapters/types.js';
+import type { ByteRange, ObjectMeta } from './core/storage.js';
 
 export interface ConditionalHeaders {
   range?: string;

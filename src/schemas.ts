@@ -1,14 +1,6 @@
 /** Route schemas (TypeBox): params, headers and responses are validated and serialised by them. */
 import Type from 'typebox';
-
-export const CALL_SID_PATTERN = '^call_[A-Za-z0-9]{1,64}$';
-export const ORG_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$';
-
-const CALL_SID = new RegExp(CALL_SID_PATTERN);
-const ORG_ID = new RegExp(ORG_ID_PATTERN);
-/** The same rules as the schemas, for checks outside a route (CLI arguments, registration). */
-export const isCallSid = (value: string): boolean => CALL_SID.test(value);
-export const isOrgId = (value: string): boolean => ORG_ID.test(value);
+import { CALL_SID_PATTERN, ORG_ID_PATTERN } from './core/ids.js';
 
 export const CallParams = Type.Object({
   call_sid: Type.String({ pattern: CALL_SID_PATTERN, description: 'call_ followed by 1-64 ASCII letters or digits' }),

@@ -10,9 +10,9 @@
  * again (rare), and one that is not sent (304, 412, 416, HEAD) is destroyed.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { PreconditionFailed, RangeNotSatisfiable } from './errors.js';
+import { PreconditionFailed, RangeNotSatisfiable } from './core/errors.js';
 import { decideBytes, type ConditionalHeaders } from './range.js';
-import type { RangeHint, StorageAdapter } from '../adapters/types.js';
+import type { RangeHint, StorageAdapter } from './core/storage.js';
 
 export interface SendObjectOptions {
   key: string;

@@ -3,7 +3,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
-import { HeadersTooLarge, InvalidRequest, RequestTimeout } from './errors.js';
+import { ERROR_CONTENT_TYPE, HeadersTooLarge, InvalidRequest, RequestTimeout, errorEnvelope } from './core/errors.js';
 import { installErrorHandling } from './http-errors.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
@@ -16,8 +16,8 @@ import type { AppContext } from './context.js';
 
 /** The error envelope on a raw response, for router failures that happen before Fastify's reply. */
 function rawError(res: ServerResponse, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ success: false, error: { code, message } });
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  const body = errorEnvelope(code, message);
+  res.writeHead(status, { 'content-type': ERROR_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
@@ -35,10 +35,10 @@ function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
         ? new RequestTimeout()
         : new InvalidRequest('the request is malformed');
   const { statusCode: status, code, message } = refused;
-  const body = JSON.stringify({ success: false, error: { code, message } });
+  const body = errorEnvelope(code, message);
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${ERROR_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }

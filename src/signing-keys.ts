@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SIGNING_KEY } from '../config/schema.js';
-import { ConfigInvalid } from './errors.js';
+import { ConfigInvalid } from './core/errors.js';
 import type { SigningKey } from './token.js';
 
 const KEY = new RegExp(`^${SIGNING_KEY}$`);

@@ -1,7 +1,7 @@
 /** Builds the configured storage adapter. S3 and MinIO SDKs load only when used. */
 import { LocalAdapter } from '../adapters/local.js';
 import type { Config } from '../config/schema.js';
-import type { SignOptions, SignedUrl, StorageAdapter } from '../adapters/types.js';
+import type { SignOptions, SignedUrl, StorageAdapter } from './core/storage.js';
 
 export async function createStorage(
   config: Config,

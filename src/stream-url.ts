@@ -9,7 +9,7 @@
  * not paid again. Past that margin a fresh URL is made. A recording deleted from storage can
  * thus still be handed a URL for at most that window; the URL itself then answers 404.
  */
-import { recordingFilename } from './disposition.js';
+import { recordingFilename } from './core/disposition.js';
 import type { CallRow } from './call-index.js';
 import type { AppContext } from './context.js';
 

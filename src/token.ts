@@ -6,7 +6,7 @@
  * The first key signs; every listed key verifies, so keys rotate without downtime.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { TokenExpired, TokenInvalid } from './errors.js';
+import { TokenExpired, TokenInvalid } from './core/errors.js';
 
 export interface SigningKey {
   id: string;

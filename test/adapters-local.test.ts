@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalAdapter } from '../adapters/local.js';
-import type { SignOptions, SignedUrl } from '../adapters/types.js';
+import type { SignOptions, SignedUrl } from '../src/core/storage.js';
 import { TokenSigner } from '../src/token.js';
 import { adapterContract } from './helpers/adapter-contract.js';
 

@@ -6,7 +6,7 @@ import { HttpRequest } from '@smithy/core/protocols';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { S3Adapter, targetOf, type S3AdapterOptions } from '../adapters/s3.js';
-import type { SignOptions } from '../adapters/types.js';
+import type { SignOptions } from '../src/core/storage.js';
 import { adapterContract, backendOutage, collect, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
 import { S3RVER_CREDENTIALS, startBlackhole, startS3Server, startScriptedServer, type ScriptedAction } from './helpers/s3-server.js';
 

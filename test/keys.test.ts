@@ -1,5 +1,5 @@
 import t from 'tap';
-import { normalizeKey } from '../src/keys.js';
+import { normalizeKey } from '../src/core/keys.js';
 
 t.test('normalizeKey accepts relative keys and canonicalises them', async (t) => {
   const ok: [string, string][] = [

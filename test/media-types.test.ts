@@ -1,5 +1,5 @@
 import t from 'tap';
-import { extensionForType, isMediaType, typeForName } from '../src/media-types.js';
+import { extensionForType, isMediaType, typeForName } from '../src/core/media-types.js';
 
 t.test('extensionForType: known types, aliases, parameters and case; bin otherwise', async (t) => {
   const cases: [string, string][] = [

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { ByteRange, ObjectMeta } from '../adapters/types.js';
+import type { ByteRange, ObjectMeta } from '../src/core/storage.js';
 import { decideBytes, MAX_RANGE_HEADER, type ConditionalHeaders } from '../src/range.js';
 
 // 1000 bytes, last modified half a second into 12:00:00 so second precision matters.

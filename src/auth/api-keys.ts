@@ -27,8 +27,8 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { DataVersion, VersionedCache } from '../db-version.js';
-import { InvalidOrganization, InvalidRequest } from '../errors.js';
-import { ORG_ID_PATTERN } from '../schemas.js';
+import { InvalidOrganization, InvalidRequest } from '../core/errors.js';
+import { isOrgId } from '../core/ids.js';
 
 export type ApiKeyScope = 'read' | 'admin';
 
@@ -112,7 +112,6 @@ const SECRET_BYTES = 32;
 /** `rpk_` + id + `_` + 43 base64url characters: exactly 60 characters. */
 const KEY_PATTERN = /^rpk_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 const KEY_ID_PATTERN = /^[A-Za-z0-9]{12}$/;
-const ORG_ID = new RegExp(ORG_ID_PATTERN);
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
@@ -182,7 +181,7 @@ export class ApiKeyStore {
   create(input: CreateApiKeyInput): CreatedApiKey {
     const orgs = [...new Set(input.orgs)];
     if (orgs.length === 0) throw new InvalidRequest('an API key needs at least one organization');
-    for (const org of orgs) if (!ORG_ID.test(org)) throw new InvalidOrganization();
+    for (const org of orgs) if (!isOrgId(org)) throw new InvalidOrganization();
     const scope = input.scope ?? 'read';
     if (scope !== 'read' && scope !== 'admin') throw new InvalidRequest('scope must be read or admin');
     const label = input.label ?? null;

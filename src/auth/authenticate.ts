@@ -21,8 +21,8 @@
  * - 503 AUTH_UNAVAILABLE: the JWKS endpoint could not be reached (from the JWT verifier).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { InsufficientScope, OrgForbidden, Unauthorized } from '../errors.js';
-import { ORG_ID_PATTERN } from '../schemas.js';
+import { InsufficientScope, OrgForbidden, Unauthorized } from '../core/errors.js';
+import { isOrgId } from '../core/ids.js';
 import type { ApiKeyStore } from './api-keys.js';
 import type { JwtVerifier } from './jwt.js';
 
@@ -73,7 +73,6 @@ export type Authenticator = (headers: IncomingHttpHeaders) => Promise<Principal>
 export const MAX_AUTHORIZATION_LENGTH = 4096;
 /** RFC 6750 §2.1: `Bearer` 1*SP b64token; we allow exactly one space. */
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
-const ORG_ID = new RegExp(ORG_ID_PATTERN);
 /** Printable ASCII without spaces at the ends, for proxy-supplied user names (they reach logs and the audit). */
 const USER_NAME = /^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$/;
 
@@ -164,7 +163,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         if (orgsHeader) {
           const raw = single(headers[orgsHeader]);
           const list = raw?.split(',').map((o) => o.trim()).filter((o) => o !== '') ?? [];
-          if (list.length === 0 || !list.every((o) => ORG_ID.test(o))) {
+          if (list.length === 0 || !list.every((o) => isOrgId(o))) {
             throw new Unauthorized(`missing or invalid ${orgsHeader} header from the authenticating proxy`);
           }
           orgs = [...new Set(list)];

@@ -22,8 +22,8 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from 'jose';
-import { AuthUnavailable, Unauthorized } from '../errors.js';
-import { ORG_ID_PATTERN } from '../schemas.js';
+import { AuthUnavailable, Unauthorized } from '../core/errors.js';
+import { isOrgId } from '../core/ids.js';
 
 export interface JwtVerifierOptions {
   /** HS256 shared secret, at least 32 characters. Exclusive with `jwksUrl`. */
@@ -65,7 +65,6 @@ export type JwtVerifier = (token: string) => Promise<VerifiedJwt>;
 export const HS_ALGORITHMS = ['HS256'];
 export const JWKS_ALGORITHMS = ['RS256', 'ES256'];
 const MAX_TOKEN_LENGTH = 4096;
-const ORG_ID = new RegExp(ORG_ID_PATTERN);
 
 /** @throws TypeError for a configuration mistake (both or neither key source, short secret, bad URL) */
 export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
@@ -188,7 +187,7 @@ function orgsOf(payload: JWTPayload, claim: string): string[] {
   if (!Array.isArray(list) || list.length === 0) {
     throw new Unauthorized(`token has no organization claim (${claim})`);
   }
-  if (!list.every((o): o is string => typeof o === 'string' && ORG_ID.test(o))) {
+  if (!list.every((o): o is string => typeof o === 'string' && isOrgId(o))) {
     throw new Unauthorized(`token organization claim (${claim}) holds an invalid organization id`);
   }
   return [...new Set(list)];

@@ -3,7 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { assertOrg, assertScope } from '../auth/authenticate.js';
-import { CALL_SID_PATTERN, OrgHeaders, errorResponses } from '../schemas.js';
+import { CALL_SID_PATTERN } from '../core/ids.js';
+import { OrgHeaders, errorResponses } from '../schemas.js';
 import { limitRate, requireAuth } from './guard.js';
 import type { AppContext } from '../context.js';
 

@@ -6,8 +6,8 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RateLimited, hasCode } from '../errors.js';
-import { CALL_SID_PATTERN } from '../schemas.js';
+import { RateLimited, hasCode } from '../core/errors.js';
+import { isCallSid } from '../core/ids.js';
 import type { AuditAction } from '../audit.js';
 import type { Principal } from '../auth/authenticate.js';
 import type { AppContext } from '../context.js';
@@ -57,7 +57,6 @@ export const DENIED_CODES: ReadonlySet<string> = new Set([
   'RATE_LIMITED',
 ]);
 
-const CALL_SID = new RegExp(CALL_SID_PATTERN);
 
 /**
  * Counts a refused request in the audit (AuditLog.deny) when its code is one of DENIED_CODES.
@@ -73,7 +72,7 @@ export function auditDenied(ctx: AppContext, request: FastifyRequest, code: stri
     status,
     client: request.ip,
     org: typeof org === 'string' ? org : null,
-    callSid: typeof sid === 'string' && CALL_SID.test(sid) ? sid : null,
+    callSid: typeof sid === 'string' && isCallSid(sid) ? sid : null,
     principal: request.principal?.id ?? null,
   });
 }

@@ -7,8 +7,8 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { dispositionHeader } from '../disposition.js';
-import { TokenRevoked } from '../errors.js';
+import { dispositionHeader } from '../core/disposition.js';
+import { TokenInvalid, TokenRevoked } from '../core/errors.js';
 import { MediaParams, errorResponses } from '../schemas.js';
 import { sendObject } from '../send-object.js';
 import { auditResponses, limitRate } from './guard.js';
@@ -24,6 +24,7 @@ export const mediaRoutes =
       method: ['GET', 'HEAD'],
       url: '/media/:token',
       schema: { params: MediaParams, response: errorResponses },
+      config: { paramsError: TokenInvalid },
       handler: async (request, reply) => {
         const grant = ctx.signer.verify(request.params.token);
         request.audited = { action: 'media', org: grant.org ?? '', sid: grant.sid ?? '', principal: grant.principal ?? null };

@@ -6,8 +6,8 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { assertOrg } from '../auth/authenticate.js';
-import { dispositionHeader, recordingFilename } from '../disposition.js';
-import { CallNotFound } from '../errors.js';
+import { dispositionHeader, recordingFilename } from '../core/disposition.js';
+import { CallNotFound } from '../core/errors.js';
 import { CallParams, OrgHeaders, StreamBody, errorResponses } from '../schemas.js';
 import { sendObject } from '../send-object.js';
 import { issueStreamUrl } from '../stream-url.js';

@@ -10,7 +10,7 @@ import type { Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ByteRange, ObjectMeta, StorageAdapter } from '../../adapters/types.js';
+import type { ByteRange, ObjectMeta, StorageAdapter } from '../../src/core/storage.js';
 import { decideBytes, type ByteDecision } from '../../src/range.js';
 import { prefetchHint } from '../../src/send-object.js';
 import { startBlackhole, startS3Server, startStallingServer } from './s3-server.js';

@@ -4,7 +4,7 @@
  * Range 206 on that URL, byte-exact download, download with Range, and a non-ASCII name.
  */
 import type { Test } from 'tap';
-import { dispositionHeader, recordingFilename } from '../../src/disposition.js';
+import { dispositionHeader, recordingFilename } from '../../src/core/disposition.js';
 import type { Daemon } from './daemon.js';
 import type { S3Backend } from './storage-env.js';
 import { makeWav } from './wav.js';

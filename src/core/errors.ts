@@ -87,3 +87,14 @@ export const InsufficientScope = createError('INSUFFICIENT_SCOPE', 'this endpoin
 export const AuthUnavailable = createError('AUTH_UNAVAILABLE', 'cannot verify credentials: %s', 503);
 /** `keys revoke ID` / `keys get ID` for an id that was never issued. */
 export const ApiKeyNotFound = createError('API_KEY_NOT_FOUND', 'no API key %s', 404);
+
+/** The media type of every error answer. */
+export const ERROR_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The one JSON error envelope, `{"success":false,"error":{"code","message"}}`: every error answer
+ * is this text, whether Fastify's reply, the router's raw response or a socket the HTTP parser refused.
+ */
+export function errorEnvelope(code: string, message: string): string {
+  return JSON.stringify({ success: false, error: { code, message } });
+}
