@@ -2,17 +2,15 @@
  * Everything a request needs, built once at start from the validated config:
  * the call index, the storage adapter, and the media-token signer.
  */
-import type Database from 'better-sqlite3';
-import { AuditLog, auditPathFor, moveLegacyAudit, openAuditDb } from './audit.js';
 import { AuthFailures } from './auth-failures.js';
-import { ApiKeyStore } from './auth/api-keys.js';
 import { createAuthenticator, type AuthMode, type Authenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt.js';
-import { CallIndex } from './call-index.js';
 import { loadSigningKeys } from './signing-keys.js';
 import { createStorage } from './storage.js';
 import { StreamUrlCache } from './stream-url.js';
 import { TokenSigner } from './token.js';
+import { openSqliteStores } from './stores/sqlite/index.js';
+import type { ApiKeys, AuditSink, CallIndex } from './stores/types.js';
 import type { Config } from '../config/schema.js';
 import type { SignOptions, SignedUrl, StorageAdapter } from './core/storage.js';
 
@@ -21,10 +19,10 @@ export interface AppContext {
   index: CallIndex;
   storage: StorageAdapter;
   signer: TokenSigner;
-  apiKeys: ApiKeyStore;
+  apiKeys: ApiKeys;
   /** Stream URLs recently issued, reused within RECPROXY_STREAM_URL_REUSE_SEC. */
   streamUrls: StreamUrlCache;
-  audit: AuditLog;
+  audit: AuditSink;
   /** Request headers → Principal, per the configured auth mode. @throws Unauthorized */
   authenticate: Authenticator;
   /** Failed authentications per client address (RECPROXY_AUTH_FAIL_LIMIT_MAX). */
@@ -55,22 +53,14 @@ export interface ContextOptions {
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<AppContext> {
   const signer = new TokenSigner(loadSigningKeys(config.signingKeys, config.signingKeyFile));
-  const index = new CallIndex(config.dbPath);
-  const apiKeys = new ApiKeyStore(index.db, { dataVersion: index.dataVersion });
-  const auditPath = config.auditDbPath ?? auditPathFor(config.dbPath);
-  let auditDb: Database.Database;
-  try {
-    auditDb = openAuditDb(auditPath);
-    moveLegacyAudit(index.db, auditPath);
-  } catch (err) {
-    index.close();
-    throw err;
-  }
-  if (options.indexBusyTimeoutMs !== undefined) index.db.pragma(`busy_timeout = ${Math.trunc(options.indexBusyTimeoutMs)}`);
-  const audit = new AuditLog(auditDb, {
-    onError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
-    background: options.backgroundAudit,
+  const stores = await openSqliteStores({
+    dbPath: config.dbPath,
+    auditDbPath: config.auditDbPath,
+    backgroundAudit: options.backgroundAudit,
+    indexBusyTimeoutMs: options.indexBusyTimeoutMs,
+    onAuditError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
   });
+  const { index, apiKeys, audit } = stores;
   const ctx: AppContext = {
     config,
     index,
@@ -112,18 +102,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
     },
     async close() {
       await ctx.storage.close?.();
-      apiKeys.close();
-      audit.close();
-      auditDb.close();
-      index.close();
+      await stores.close();
     },
   };
   try {
     ctx.storage = await createStorage(config, (key, options) => ctx.mediaUrl(key, options));
   } catch (err) {
-    audit.close();
-    auditDb.close();
-    index.close();
+    await stores.close();
     throw err;
   }
   return ctx;

@@ -15,7 +15,7 @@ import { extensionForType, isMediaType, typeForName } from './core/media-types.j
 import { normalizeKey } from './core/keys.js';
 import { isCallSid, isOrgId } from './core/ids.js';
 import { wavDurationMs } from './wav.js';
-import type { CallRow } from './call-index.js';
+import type { CallRow } from './stores/types.js';
 import type { AppContext } from './context.js';
 
 export interface RegisterInput {
@@ -36,7 +36,7 @@ export interface RegisterInput {
 export async function registerRecording(ctx: AppContext, input: RegisterInput): Promise<CallRow> {
   const problems = registrationProblems(input);
   if (problems.length) throw new InvalidRequest(problems.join('; '));
-  if (ctx.index.get(input.sid)) throw new CallExists(input.sid);
+  if (await ctx.index.get(input.sid)) throw new CallExists(input.sid);
 
   const { handle, size } = await openRecording(input.file, input.followSymlinks ?? false);
   try {
@@ -104,7 +104,7 @@ async function store(ctx: AppContext, input: RegisterInput, handle: FileHandle, 
     bytes.destroy();
   }
   try {
-    return ctx.index.insert({
+    return await ctx.index.insert({
       call_sid: input.sid,
       org_id: input.org,
       to_number: input.to,

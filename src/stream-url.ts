@@ -10,7 +10,7 @@
  * thus still be handed a URL for at most that window; the URL itself then answers 404.
  */
 import { recordingFilename } from './core/disposition.js';
-import type { CallRow } from './call-index.js';
+import type { CallRow } from './stores/types.js';
 import type { AppContext } from './context.js';
 
 export interface StreamUrl {

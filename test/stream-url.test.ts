@@ -1,7 +1,7 @@
 import t from 'tap';
 import { StreamUrlCache, issueStreamUrl } from '../src/stream-url.js';
 import type { AppContext } from '../src/context.js';
-import type { CallRow } from '../src/call-index.js';
+import type { CallRow } from '../src/stores/types.js';
 import { startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
 

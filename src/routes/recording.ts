@@ -12,7 +12,7 @@ import { CallParams, OrgHeaders, StreamBody, errorResponses } from '../schemas.j
 import { sendObject } from '../send-object.js';
 import { issueStreamUrl } from '../stream-url.js';
 import { auditResponses, limitRate, requireAuth } from './guard.js';
-import type { AuditAction } from '../audit.js';
+import type { AuditAction } from '../stores/types.js';
 import type { AppContext } from '../context.js';
 
 export const recordingRoutes =
@@ -24,11 +24,11 @@ export const recordingRoutes =
     auditResponses(app, ctx);
 
     /** The call if the principal may read it; anything else is "not found", whatever the reason. */
-    const findCall = (request: FastifyRequest, sid: string, action: AuditAction) => {
+    const findCall = async (request: FastifyRequest, sid: string, action: AuditAction) => {
       const org = request.headers['x-organization-id'] as string;
       const principal = request.principal!;
       assertOrg(principal, org);
-      const call = ctx.index.find(org, sid);
+      const call = await ctx.index.find(org, sid);
       if (!call) throw new CallNotFound(sid);
       request.audited = { action, org, sid: call.call_sid, principal: principal.id };
       return call;
@@ -44,7 +44,7 @@ export const recordingRoutes =
         },
       },
       async (request, reply) => {
-        const call = findCall(request, request.params.call_sid, 'stream_url');
+        const call = await findCall(request, request.params.call_sid, 'stream_url');
         reply.header('cache-control', 'private, no-store');
         return { success: true as const, data: await issueStreamUrl(ctx, call, request.principal!.id) };
       },
@@ -56,7 +56,7 @@ export const recordingRoutes =
       url: '/api/calls/:call_sid/recording/download',
       schema: { params: CallParams, headers: OrgHeaders, response: errorResponses },
       handler: async (request, reply) => {
-        const call = findCall(request, request.params.call_sid, 'download');
+        const call = await findCall(request, request.params.call_sid, 'download');
         return sendObject(request, reply, ctx.storage, {
           key: call.storage_key,
           contentType: call.content_type,
