@@ -17,7 +17,7 @@ import { registerRecording } from '../src/register.js';
 import { buildServer } from '../src/server.js';
 import { AUDIT_MIGRATIONS } from '../src/stores/sqlite/audit.js';
 import type { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
-import { SERVING_BUSY_TIMEOUT_MS, openSqliteStores } from '../src/stores/sqlite/index.js';
+import { SERVING_BUSY_TIMEOUT_MS, copySqliteIndex, fillSqliteIndex, openSqliteStores } from '../src/stores/sqlite/index.js';
 import type { ApiKeys, AuditSink, CallIndex, NewCall } from '../src/stores/types.js';
 import { makeWav } from './helpers/wav.js';
 
@@ -105,6 +105,18 @@ t.test('openSqliteStores: a step that fails closes what was opened', async (t) =
   t.equal(db.pragma('journal_mode = DELETE', { simple: true }), 'delete', 'no connection left open on the index');
   await writeFile(join(dir, 'empty.db'), '');
   await t.rejects(openSqliteStores({ dbPath: join(dir, 'empty.db') }), { code: 'DATABASE_INVALID' });
+});
+
+t.test('the benchmark fixtures: an index filled in one go, and a consistent copy', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-stores-fill-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const template = { ...call('call_t'), created_at: '2026-01-01T00:00:00.000Z', deleted_at: null };
+  fillSqliteIndex(join(dir, 'a.db'), 1000, 'org_g', template);
+  copySqliteIndex(join(dir, 'a.db'), join(dir, 'b.db'));
+  const stores = await openSqliteStores({ dbPath: join(dir, 'b.db') });
+  t.teardown(() => stores.close());
+  t.match(await stores.index.find('org_g', 'call_g999'), { storage_key: template.storage_key, started_at: '2024-01-01T16:39:00.000Z' });
+  t.equal(await stores.index.find('org_g', 'call_g1000'), undefined, 'exactly count rows');
 });
 
 /** Objects with the interfaces' members and nothing else: what another backend would hand over. */
