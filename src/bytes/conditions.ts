@@ -66,6 +66,7 @@ const HTTP_DATE =
   /^(?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]{5,8}, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})$/;
 const ENTITY_TAG = /(?:W\/)?"[^"]*"/g;
 const RANGE_SPEC = /^(\d*)-(\d*)$/;
+const IGNORED: RangeField = Object.freeze({ kind: 'ignore' });
 
 /** Parses the headers `decide` and `prefetchHint` read, once per request. */
 export function parseConditions(method: string, headers: ConditionalHeaders): ByteRequest {
@@ -178,11 +179,11 @@ function parseRange(value: string | undefined): RangeField | undefined {
   const text = value!;
   if (text.length > MAX_RANGE_HEADER) {
     // Not honoured; a lone spec (no list to split) is still read for the prefetch hint.
-    const single = text.includes(',') ? undefined : parseSpecs(text);
-    return { kind: 'ignore', single: single?.length === 1 ? single[0] : undefined };
+    const single = text.includes(',') ? undefined : parseSpecs(text)?.[0];
+    return single === undefined ? IGNORED : { kind: 'ignore', single };
   }
   const specs = parseSpecs(text);
-  return specs === undefined ? { kind: 'ignore' } : { kind: 'specs', specs };
+  return specs === undefined ? IGNORED : { kind: 'specs', specs };
 }
 
 /** `bytes=` and a list of range-specs (at least one), else undefined. */
