@@ -26,7 +26,10 @@ function adapterFor(t: Test, options: Partial<MinioAdapterOptions> = {}): MinioA
 
 adapterContract(t, 'minio', async () => {
   const adapter = adapterFor(t);
-  return { adapter, fetchable: true, incompleteUploads: () => server.incompleteUploads(), cleanup: () => adapter.close() };
+  return {
+    adapter, fetchable: true, cleanup: () => adapter.close(),
+    incompleteUploads: () => server.incompleteUploads(), connections: () => server.connections(),
+  };
 });
 
 t.test('signed URLs: public endpoint, shape, and a valid SigV4 signature', async (t) => {

@@ -54,8 +54,7 @@ async function fetchSigned(url: string): Promise<{ status: number; code?: string
 for (const name of ['s3', 'minio'] as const) {
   adapterContract(t, `${name} on radosgw`, async () => {
     const adapter = adapterFor(t, name);
-    const connections = name === 's3' ? { connections: () => rgw.connections() } : {};
-    return { adapter, fetchable: true, cleanup: async () => adapter.close?.(), incompleteUploads: () => rgw.incompleteUploads(), ...connections };
+    return { adapter, fetchable: true, cleanup: async () => adapter.close?.(), incompleteUploads: () => rgw.incompleteUploads(), connections: () => rgw.connections() };
   });
 }
 
