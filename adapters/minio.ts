@@ -9,6 +9,10 @@
  *   included) that destroys it. For object bodies it is lifted once headers arrive and
  *   guardBody takes over. minio's retry (5xx only, console warnings) is disabled.
  * - Abort: the caller's signal reaches `http.request` (AsyncLocalStorage) and the body guard.
+ * - Bytes (read, open) are one GET through the client's own request path (signing, transport,
+ *   error parsing), with the Range header of src/core/byte-range.ts: getPartialObject cannot
+ *   ask for a suffix. `open` with a hint is that one GET: metadata from its headers, its body
+ *   kept for `read`; a 416 falls back to statObject for the real size.
  * - Writes avoid `putObject` for streams. What minio-js 8.0.7 does there: an unknown size
  *   means parts of ~528 MiB buffered in memory; it first lists the bucket's incomplete
  *   uploads and RESUMES one left for the same key (even another writer's); a failed
@@ -20,14 +24,18 @@
  * - A missing bucket is StorageUnavailable (misconfiguration), never ObjectNotFound.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import http, { IncomingMessage, type IncomingHttpHeaders } from 'node:http';
+import http, { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { Client, InvalidObjectNameError, type ClientOptions } from 'minio';
+import { bodySpan, rangeHeader, sameRange, type ContentRange } from '../src/core/byte-range.js';
 import { dispositionHeader } from '../src/core/disposition.js';
 import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/core/errors.js';
-import type { ByteRange, ObjectMeta, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions } from '../src/core/storage.js';
+import type {
+  ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
+} from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
+import { heldObject } from './held-body.js';
 
 export interface MinioAdapterOptions {
   /** Internal endpoint URL, e.g. `http://minio:9000`. */
@@ -47,6 +55,9 @@ interface CallContext { signal?: AbortSignal; streaming?: boolean }
 const PART_SIZE = 5 * 1024 * 1024;
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 const calls = new AsyncLocalStorage<CallContext>();
+/** What a GET may answer: read asks for bytes that exist; open's hint may lie beyond the end (416). */
+const READ_CODES = [200, 206];
+const OPEN_CODES = [200, 206, 416];
 
 export class MinioAdapter implements StorageAdapter {
   readonly name = 'minio';
@@ -91,31 +102,52 @@ export class MinioAdapter implements StorageAdapter {
   }
 
   /**
-   * getObject / getPartialObject; `range` is sent as `Range: bytes=a-b`. Metadata comes from
-   * the GET's own headers (meta.size from Content-Range), so there is one round trip.
-   * @throws ObjectNotFound, StorageUnavailable; the caller's abort is rethrown as is.
-   *         The body errors with StorageUnavailable if the backend fails or stalls mid-way.
+   * One GET, with `range` passed through as `Range: bytes=a-b`. Metadata comes from the GET's
+   * own headers (meta.size from Content-Range), so there is one round trip.
+   * @throws ObjectNotFound, StorageUnavailable (also when MinIO answers other bytes than
+   *         `range`); the caller's abort is rethrown as is. The body errors with
+   *         StorageUnavailable if the backend fails or stalls mid-way.
    */
   async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
     const { range, signal } = options;
-    signal?.throwIfAborted();
-    let res: Readable;
+    const res = await this.get(key, rangeHeader(range), signal, READ_CODES);
     try {
-      res = await calls.run({ signal, streaming: true }, () =>
-        range
-          ? this.client.getPartialObject(this.bucket, key, range.start, range.end - range.start + 1)
-          : this.client.getObject(this.bucket, key),
-      );
-    } catch (err) {
-      throw this.fail(err, key, signal);
-    }
-    try {
-      if (!(res instanceof IncomingMessage)) throw new StorageUnavailable('MinIO returned no HTTP response');
-      return { meta: metaOf(res.headers, range), body: guardBody(res, 'MinIO', this.timeoutMs, signal) };
+      const { meta, span } = fetchedOf(res);
+      if (range && !sameRange(span, range)) {
+        throw new StorageUnavailable(`MinIO answered ${res.headers['content-range'] ?? `${res.statusCode} without Content-Range`} for bytes ${range.start}-${range.end}`);
+      }
+      return { meta, body: guardBody(res, 'MinIO', this.timeoutMs, signal) };
     } catch (err) {
       res.destroy();
       throw err;
     }
+  }
+
+  /**
+   * With `options.hint`: one GET of the hinted bytes; the metadata comes from its headers and
+   * `read` serves exactly the bytes it fetched (`serves`). A hint MinIO cannot satisfy (416)
+   * falls back to statObject, so the caller still learns the real size (an empty object is
+   * then served without a request). Without a hint: statObject, and `serves` is always false.
+   * @throws ObjectNotFound, StorageUnavailable (also for a missing bucket); the caller's abort
+   *         is rethrown as is.
+   */
+  async open(key: string, options: OpenOptions = {}): Promise<OpenedObject> {
+    const { hint, signal } = options;
+    if (hint === undefined) return heldObject(await this.stat(key));
+    const res = await this.get(key, rangeHeader(hint), signal, OPEN_CODES);
+    if (res.statusCode === 416) {
+      res.resume();
+      const meta = await this.stat(key);
+      return heldObject(meta, meta.size === 0 ? { span: null, body: Readable.from([]) } : undefined);
+    }
+    let fetched;
+    try {
+      fetched = fetchedOf(res);
+    } catch (err) {
+      res.destroy();
+      throw err;
+    }
+    return heldObject(fetched.meta, { span: fetched.span, body: guardBody(res, 'MinIO', this.timeoutMs, signal) }, signal);
   }
 
   /**
@@ -209,6 +241,26 @@ export class MinioAdapter implements StorageAdapter {
     this.agent.destroy();
   }
 
+  /**
+   * A GET of `key` (with `range`, a Range header); resolves with the response once its headers
+   * arrive, if its status is one of `codes`, else fails with the error its XML body names.
+   * @throws ObjectNotFound, InvalidKey, StorageUnavailable; the caller's abort as is
+   */
+  private async get(key: string, range: string | undefined, signal: AbortSignal | undefined, codes: number[]): Promise<IncomingMessage> {
+    signal?.throwIfAborted();
+    let res: unknown;
+    try {
+      // getPartialObject's check, which makeRequestAsync leaves to its callers.
+      if (key.length === 0 || key.length > 1024) throw new InvalidObjectNameError(`Invalid object name: ${key}`);
+      const request = { method: 'GET', bucketName: this.bucket, objectName: key, headers: range ? { range } : {}, query: '' };
+      res = await calls.run({ signal, streaming: true }, () => this.client.makeRequestAsync(request, '', codes));
+    } catch (err) {
+      throw this.fail(err, key, signal);
+    }
+    if (!(res instanceof IncomingMessage)) throw new StorageUnavailable('MinIO returned no HTTP response');
+    return res;
+  }
+
   /** After a HEAD 404: is it the bucket that is missing? */
   private async assertBucket(): Promise<void> {
     let exists: boolean;
@@ -290,15 +342,15 @@ function contentTypeOf(meta: Record<string, unknown>): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** ObjectMeta from a GET response; for a ranged one, the whole size from Content-Range. */
-function metaOf(h: IncomingHttpHeaders, range?: ByteRange): ObjectMeta {
+/** ObjectMeta from a 200/206 GET's headers (the whole size from Content-Range), and the bytes its body holds. */
+function fetchedOf(res: IncomingMessage): { meta: ObjectMeta; span: ContentRange | null } {
+  const h = res.headers;
   const length = Number(h['content-length']);
   const lastModified = new Date(h['last-modified'] ?? NaN);
   if (!Number.isSafeInteger(length) || Number.isNaN(lastModified.getTime())) throw new StorageUnavailable('MinIO response lacks Content-Length or Last-Modified');
   const meta = { size: length, etag: quote(h.etag ?? ''), lastModified, contentType: h['content-type'] };
-  if (!range) return meta;
-  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h['content-range'] ?? '');
-  if (m && Number(m[1]) === range.start && Number(m[2]) === range.end) return { ...meta, size: Number(m[3]) };
-  if (!m && range.start === 0 && length === range.end + 1) return meta; // a 200 for the whole object
-  throw new StorageUnavailable(`MinIO answered ${h['content-range'] ?? 'no Content-Range'} for bytes ${range.start}-${range.end}`);
+  const span = bodySpan(res.statusCode!, length, h['content-range']);
+  if (span === undefined) throw new StorageUnavailable(`MinIO answered 206 with ${h['content-range'] ? `Content-Range ${h['content-range']}` : 'no Content-Range'}`);
+  if (span !== null) meta.size = span.size;
+  return { meta, span };
 }

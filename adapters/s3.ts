@@ -37,13 +37,14 @@ import { Sha256 } from '@smithy/core/checksum';
 import { HttpRequest, buildQueryString, extendedEncodeURIComponent } from '@smithy/core/protocols';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { bodySpan, rangeHeader, sameRange } from '../src/core/byte-range.js';
 import { dispositionHeader } from '../src/core/disposition.js';
 import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/core/errors.js';
 import type {
-  ByteRange, ObjectMeta, OpenOptions, OpenedObject, RangeHint, ReadOptions, ReadResult, SignOptions, SignedUrl,
-  StorageAdapter, WriteOptions,
+  ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
+import { heldObject, type HeldBody } from './held-body.js';
 
 export interface S3AdapterOptions {
   bucket: string;
@@ -64,7 +65,7 @@ interface Target { protocol: string; hostname: string; port?: number; host: stri
 /** What the signer returns (an @smithy/types HttpRequest) and `send` uses of it. */
 type SignedRequest = Pick<HttpRequest, 'protocol' | 'hostname' | 'port' | 'path' | 'headers'>;
 /** A 2xx GET: metadata, which bytes of the object its body holds (null: none), the body. */
-interface Fetched { meta: ObjectMeta; span: ByteRange | null; body: Readable }
+interface Fetched extends HeldBody { meta: ObjectMeta }
 
 const PART_SIZE = 5 * 1024 * 1024; // S3 minimum; bounds write memory to queueSize × PART_SIZE
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
@@ -128,9 +129,9 @@ export class S3Adapter implements StorageAdapter {
    */
   async read(key: string, options: ReadOptions = {}): Promise<ReadResult> {
     const { range, signal } = options;
-    const res = await this.get(key, range && `bytes=${range.start}-${range.end}`, signal);
+    const res = await this.get(key, rangeHeader(range), signal);
     const { meta, span, body } = await this.accept(res, key, signal);
-    if (range && !sameSpan(span, range)) {
+    if (range && !sameRange(span, range)) {
       body.destroy();
       throw new StorageUnavailable(`S3 answered ${res.headers['content-range'] ?? `${res.statusCode} without Content-Range`} for bytes ${range.start}-${range.end}`);
     }
@@ -147,15 +148,15 @@ export class S3Adapter implements StorageAdapter {
    */
   async open(key: string, options: OpenOptions = {}): Promise<OpenedObject> {
     const { hint, signal } = options;
-    if (hint === undefined) return opened(await this.stat(key));
+    if (hint === undefined) return heldObject(await this.stat(key));
     const res = await this.get(key, rangeHeader(hint), signal);
     if (res.statusCode === 416) {
       res.resume();
       const meta = await this.stat(key);
-      return opened(meta, meta.size === 0 ? { span: null, body: Readable.from([]) } : undefined);
+      return heldObject(meta, meta.size === 0 ? { span: null, body: Readable.from([]) } : undefined);
     }
-    const { meta, span, body } = await this.accept(res, key, signal);
-    return opened(meta, { span, body }, signal);
+    const fetched = await this.accept(res, key, signal);
+    return heldObject(fetched.meta, fetched, signal);
   }
 
   /**
@@ -395,14 +396,10 @@ function metaOf(res: IncomingMessage): Omit<Fetched, 'body'> {
     LastModified: h['last-modified'] ? new Date(h['last-modified']) : undefined,
     ContentType: h['content-type'],
   });
-  if (res.statusCode === 200) return { meta, span: meta.size > 0 ? { start: 0, end: meta.size - 1 } : null };
-  // MinIO answers a suffix range on an empty object with `bytes 0--1/0` and no body.
-  if (meta.size === 0 && h['content-range']?.endsWith('/0')) return { meta, span: null };
-  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h['content-range'] ?? '');
-  if (!m || Number(m[2]) - Number(m[1]) + 1 !== meta.size) {
-    throw new StorageUnavailable(`S3 answered 206 with ${h['content-range'] ? `Content-Range ${h['content-range']}` : 'no Content-Range'}`);
-  }
-  return { meta: { ...meta, size: Number(m[3]) }, span: { start: Number(m[1]), end: Number(m[2]) } };
+  const span = bodySpan(res.statusCode!, meta.size, h['content-range']);
+  if (span === undefined) throw new StorageUnavailable(`S3 answered 206 with ${h['content-range'] ? `Content-Range ${h['content-range']}` : 'no Content-Range'}`);
+  if (span !== null) meta.size = span.size; // the whole object's, from Content-Range
+  return { meta, span };
 }
 
 /** The error a non-2xx answer stands for, named after its XML `<Code>` (read within `ms`). */
@@ -423,49 +420,6 @@ function errorOf(res: IncomingMessage, ms: number): Promise<Error> {
       resolve(Object.assign(err, { name: code ?? 'UnknownError', $metadata: { httpStatusCode: res.statusCode } }));
     });
   });
-}
-
-/** `Range` for a hint (none for the whole object). */
-function rangeHeader(hint: RangeHint): string | undefined {
-  if (hint === 'whole') return undefined;
-  if ('suffix' in hint) return `bytes=-${hint.suffix}`;
-  return `bytes=${hint.start}-${hint.end ?? ''}`;
-}
-
-function sameSpan(a: ByteRange | null, b: ByteRange | null): boolean {
-  return a === b || (a !== null && b !== null && a.start === b.start && a.end === b.end);
-}
-
-/**
- * A handle on `meta` holding the prefetched `held` bytes, if any: `read` serves exactly those
- * (the body is guarded with the open signal; a different signal given to `read` aborts it too).
- */
-function opened(meta: ObjectMeta, held?: { span: ByteRange | null; body: Readable }, signal?: AbortSignal): OpenedObject {
-  let released = false;
-  const whole = meta.size > 0 ? { start: 0, end: meta.size - 1 } : null;
-  const serves = (range?: ByteRange) => held !== undefined && sameSpan(held.span, range ?? whole);
-  return {
-    meta,
-    serves,
-    read(options = {}) {
-      if (!serves(options.range)) throw new Error('this S3 handle does not hold those bytes: use read()');
-      if (released) throw new Error('read after close');
-      released = true;
-      const body = held!.body;
-      const other = options.signal;
-      if (other && other !== signal) {
-        const onAbort = () => body.destroy(other.reason as Error);
-        if (other.aborted) onAbort();
-        else other.addEventListener('abort', onAbort, { once: true });
-      }
-      return body;
-    },
-    close() {
-      if (released) return;
-      released = true;
-      held?.body.destroy();
-    },
-  };
 }
 
 const DNS_LABEL = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;

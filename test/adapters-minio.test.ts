@@ -2,8 +2,8 @@ import t, { type Test } from 'tap';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { MinioAdapter, type MinioAdapterOptions } from '../adapters/minio.js';
-import { adapterContract, backendOutage, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
-import { S3RVER_CREDENTIALS, startS3Server } from './helpers/s3-server.js';
+import { adapterContract, backendOutage, collect, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
+import { S3RVER_CREDENTIALS, startS3Server, startScriptedServer, type ScriptedAction } from './helpers/s3-server.js';
 import { signatureIsValid } from './helpers/sigv4.js';
 
 const BUCKET = 'recordings';
@@ -26,7 +26,10 @@ function adapterFor(t: Test, options: Partial<MinioAdapterOptions> = {}): MinioA
 
 adapterContract(t, 'minio', async () => {
   const adapter = adapterFor(t);
-  return { adapter, fetchable: true, incompleteUploads: () => server.incompleteUploads(), cleanup: () => adapter.close() };
+  return {
+    adapter, fetchable: true, cleanup: () => adapter.close(),
+    incompleteUploads: () => server.incompleteUploads(), connections: () => server.connections(),
+  };
 });
 
 t.test('signed URLs: public endpoint, shape, and a valid SigV4 signature', async (t) => {
@@ -96,4 +99,75 @@ t.test('an endpoint with a path is refused at construction', async (t) => {
   t.throws(() => new MinioAdapter({
     endpoint: 'http://minio:9000/prefix', bucket: BUCKET, region: 'us-east-1', accessKey: 'a', secretKey: 'b', timeoutMs: 1000,
   }), { code: 'STORAGE_UNAVAILABLE' });
+});
+
+const OBJECT = Buffer.from('0123456789'.repeat(100));
+
+/** A scripted backend (test/helpers/s3-server.ts) and an adapter on it. */
+async function scripted(t: Test, plan?: (n: number, reused: boolean) => ScriptedAction, body = OBJECT) {
+  const backend = await startScriptedServer(body, plan);
+  t.teardown(() => backend.stop());
+  return { backend, adapter: adapterFor(t, { endpoint: backend.endpoint, timeoutMs: 1000 }) };
+}
+
+t.test('open is one GET: the Range of the hint passed through, metadata from its headers', async (t) => {
+  const { backend, adapter } = await scripted(t, () => ({ status: 206, contentRange: `bytes 0-${OBJECT.length - 1}/${OBJECT.length * 3}` }));
+  const opened = await adapter.open('a.wav', { hint: { suffix: OBJECT.length } });
+  t.same(backend.requests.map((r) => [r.method, r.headers.range]), [['GET', `bytes=-${OBJECT.length}`]], 'one GET, a suffix Range');
+  t.same([opened.meta.size, opened.meta.etag], [OBJECT.length * 3, '"0123456789abcdef0123456789abcdef"'], 'the whole size, from Content-Range');
+  t.equal(opened.serves?.({ start: 0, end: OBJECT.length - 1 }), true);
+  t.ok((await collect(opened.read({ range: { start: 0, end: OBJECT.length - 1 } }))).equals(OBJECT));
+});
+
+t.test('a backend that ignores Range: the handle holds the whole object, read() refuses other bytes', async (t) => {
+  const { adapter } = await scripted(t);
+  const opened = await adapter.open('a.wav', { hint: { start: 10, end: 19 } });
+  t.equal(opened.meta.size, OBJECT.length);
+  t.equal(opened.serves?.({ start: 10, end: 19 }), false, 'not the hinted bytes');
+  t.equal(opened.serves?.({ start: 0, end: OBJECT.length - 1 }), true, 'the whole object as a range');
+  t.throws(() => opened.read({ range: { start: 10, end: 19 } }), /does not hold those bytes/);
+  t.ok((await collect(opened.read())).equals(OBJECT), 'the whole object');
+  t.throws(() => opened.read(), /read after close/, 'one read per handle');
+  await t.rejects(adapter.read('a.wav', { range: { start: 10, end: 19 } }), { code: 'STORAGE_UNAVAILABLE', message: /200 without Content-Range for bytes 10-19/ });
+
+  const empty = await scripted(t, () => ({ status: 206, contentRange: 'bytes 0--1/0' }), Buffer.alloc(0));
+  const none = await empty.adapter.open('e.wav', { hint: { suffix: 5 } });
+  t.equal(none.meta.size, 0, 'MinIO\'s `bytes 0--1/0` for a suffix on an empty object');
+  t.equal((await collect(none.read())).length, 0);
+});
+
+t.test('open: a 416 falls back to statObject for the real size; without a hint it is statObject', async (t) => {
+  const { backend, adapter } = await scripted(t, (n) => (n === 0 ? { status: 416, code: 'InvalidRange' } : 'serve'));
+  const opened = await adapter.open('a.wav', { hint: { start: OBJECT.length } });
+  t.same(backend.requests.map((r) => r.method), ['GET', 'HEAD'], 'the GET, then a HEAD');
+  t.equal(opened.meta.size, OBJECT.length, 'the real size');
+  t.equal(opened.serves?.(), false, 'holds no bytes');
+  opened.close();
+  const head = await adapter.open('a.wav');
+  t.equal(backend.requests.at(-1)?.method, 'HEAD', 'no hint: a HEAD');
+  t.equal(head.serves?.(), false);
+  t.throws(() => head.read(), /does not hold those bytes/);
+
+  const pre = new AbortController();
+  pre.abort();
+  await t.rejects(adapter.open('a.wav', { hint: 'whole', signal: pre.signal }), { name: 'AbortError' }, 'an aborted signal rejects at once');
+  await t.rejects(adapter.open('k'.repeat(1025), { hint: 'whole' }), { code: 'INVALID_STORAGE_KEY' }, 'a key MinIO cannot name');
+  await t.rejects(adapter.read('k'.repeat(1025)), { code: 'INVALID_STORAGE_KEY' });
+});
+
+t.test('open and read: answers that are refused', async (t) => {
+  const cases: [ScriptedAction, { code: string; message?: RegExp }][] = [
+    [{ status: 403, code: 'AccessDenied' }, { code: 'STORAGE_UNAVAILABLE', message: /AccessDenied/ }],
+    [{ status: 404, code: 'NoSuchKey' }, { code: 'OBJECT_NOT_FOUND' }],
+    [{ status: 404, code: 'NoSuchBucket' }, { code: 'STORAGE_UNAVAILABLE', message: /recordings does not exist/ }],
+    [{ status: 206, contentRange: 'bytes 0-9/10' }, { code: 'STORAGE_UNAVAILABLE', message: /206 with Content-Range bytes 0-9\/10/ }],
+    [{ status: 206 }, { code: 'STORAGE_UNAVAILABLE', message: /206 with no Content-Range/ }],
+    [{ status: 200 }, { code: 'STORAGE_UNAVAILABLE', message: /lacks Content-Length or Last-Modified/ }],
+  ];
+  for (const [action, expected] of cases) {
+    const { backend, adapter } = await scripted(t, () => action);
+    await t.rejects(adapter.open('a.wav', { hint: { start: 0 } }), expected, `open: ${JSON.stringify(action)}`);
+    await t.rejects(adapter.read('a.wav'), expected, `read: ${JSON.stringify(action)}`);
+    t.equal(backend.requests.length, 2, 'one request each');
+  }
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { ByteRange, ObjectMeta } from '../src/core/storage.js';
-import { decideBytes, MAX_RANGE_HEADER, type ConditionalHeaders } from '../src/range.js';
+import { decideBytes, MAX_RANGE_HEADER, type ConditionalHeaders } from '../src/bytes/index.js';
 
 // 1000 bytes, last modified half a second into 12:00:00 so second precision matters.
 const ETAG = '"abc123"';

@@ -2,7 +2,7 @@
  * Bytes served through the s3 adapter over HTTP (download, and media in proxy mode), counting
  * the requests that reach the S3 server: a plain or single-range GET is ONE backend request
  * (a GET, its Range passed through), conditional requests look up the metadata only, and the
- * decisions (206, 304, 412, If-Range, 416) stay those of src/range.ts.
+ * decisions (206, 304, 412, If-Range, 416) stay those of src/bytes/decide.ts.
  */
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';

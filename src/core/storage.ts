@@ -105,13 +105,13 @@ export interface StorageAdapter {
    */
   read(key: string, options?: ReadOptions): Promise<ReadResult>;
   /**
-   * Optional fast path for serving bytes: `stat` and `read` with a single lookup, the bytes
-   * guaranteed to belong to the metadata returned. Adapters without it are served by
-   * `stat` then `read`. With `options.hint` a network adapter fetches those bytes in the same
-   * request; a hint beyond the end of the object still resolves, with the real metadata.
+   * How bytes are served (src/bytes/send.ts): `stat` and `read` with a single lookup, the
+   * bytes guaranteed to belong to the metadata returned. With `options.hint` a network adapter
+   * fetches those bytes in the same request; a hint beyond the end of the object still
+   * resolves, with the real metadata.
    * @throws ObjectNotFound, InvalidKey, StorageUnavailable; the caller's abort is rethrown as is
    */
-  open?(key: string, options?: OpenOptions): Promise<OpenedObject>;
+  open(key: string, options?: OpenOptions): Promise<OpenedObject>;
   /**
    * Store `body` at `key` atomically: a reader sees the old object or the whole new one,
    * never a part; a failed write leaves nothing behind.

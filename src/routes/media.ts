@@ -10,7 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { dispositionHeader } from '../core/disposition.js';
 import { TokenInvalid, TokenRevoked } from '../core/errors.js';
 import { MediaParams, errorResponses } from '../schemas.js';
-import { sendObject } from '../send-object.js';
+import { sendObject } from '../bytes/send.js';
 import { auditResponses, limitRate } from './guard.js';
 import type { AppContext } from '../context.js';
 

@@ -9,7 +9,7 @@ import { assertOrg } from '../auth/authenticate.js';
 import { dispositionHeader, recordingFilename } from '../core/disposition.js';
 import { CallNotFound } from '../core/errors.js';
 import { CallParams, OrgHeaders, StreamBody, errorResponses } from '../schemas.js';
-import { sendObject } from '../send-object.js';
+import { sendObject } from '../bytes/send.js';
 import { issueStreamUrl } from '../stream-url.js';
 import { auditResponses, limitRate, requireAuth } from './guard.js';
 import type { AuditAction } from '../stores/types.js';

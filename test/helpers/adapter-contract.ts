@@ -1,5 +1,5 @@
 /**
- * The one storage-adapter contract (ARCHITECTURE §5). Every adapter runs every case;
+ * The one storage-adapter contract (docs/architecture.md). Every adapter runs every case;
  * nothing is skipped. The only per-adapter switch is `fetchable`: whether the test process
  * can GET a signedUrl directly (s3/minio against the loopback server), or the URL points
  * at the daemon (local), in which case only its shape and expiry are checked.
@@ -10,9 +10,8 @@ import type { Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ByteRange, ObjectMeta, StorageAdapter } from '../../src/core/storage.js';
-import { decideBytes, type ByteDecision } from '../../src/range.js';
-import { prefetchHint } from '../../src/send-object.js';
+import type { ObjectMeta, StorageAdapter } from '../../src/core/storage.js';
+import { decidedBody, openDecided, parseConditions, prefetchHint, type ByteDecision } from '../../src/bytes/index.js';
 import { startBlackhole, startS3Server, startStallingServer } from './s3-server.js';
 
 export interface ContractSubject {
@@ -98,18 +97,17 @@ interface Served {
   reread: boolean;
 }
 
-/** What sendObject does for a GET with `headers`, for an adapter with `open`. */
+/** A GET with `headers` served as sendObject serves it (src/bytes/send.ts), without the reply. */
 export async function serveGet(adapter: StorageAdapter, key: string, headers: Record<string, string>): Promise<Served> {
-  const opened = await adapter.open!(key, { hint: prefetchHint('GET', headers) });
-  const decision = decideBytes('GET', headers, opened.meta);
+  const decided = await openDecided(adapter, key, parseConditions('GET', headers));
+  const { decision, meta } = decided;
   if (decision.status !== 200 && decision.status !== 206) {
-    opened.close();
-    return { decision, meta: opened.meta, reread: false };
+    decided.opened.close();
+    return { decision, meta, reread: false };
   }
-  const range: ByteRange | undefined = decision.range;
-  if (opened.serves?.(range) !== false) return { decision, meta: opened.meta, bytes: await collect(opened.read({ range })), reread: false };
-  opened.close();
-  return { decision, meta: opened.meta, bytes: await collect((await adapter.read(key, { range })).body), reread: true };
+  const got = decidedBody(adapter, key, decided);
+  const body = got instanceof Promise ? await got : got;
+  return { decision, meta, bytes: await collect(body), reread: got instanceof Promise };
 }
 
 export function adapterContract(t: Test, name: string, make: () => Promise<ContractSubject>): void {
@@ -252,95 +250,93 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
       }
     });
 
-    if (adapter.open) {
-      t.test('open with a hint: metadata and exactly the decided bytes, without a second read', async (t) => {
-        const key = keyFor('open');
-        await adapter.write(key, small, { contentType: 'audio/wav' });
-        const stat = await adapter.stat(key);
-        const size = small.length;
-        const cases: [string | undefined, number, [number, number]][] = [
-          [undefined, 200, [0, size]],
-          ['bytes=10-19', 206, [10, 20]],
-          ['bytes=1000-', 206, [1000, size]],
-          ['bytes=-500', 206, [size - 500, size]],
-          [`bytes=-${size * 2}`, 206, [0, size]],
-          [`bytes=10-${size + 1000}`, 206, [10, size]],
-          ['bytes=0-', 206, [0, size]],
-          ['bytes=abc', 200, [0, size]],
-          ['bytes=0-9,5-19', 206, [0, 20]],
-          ['bytes=0-9,100-109', 200, [0, size]],
-        ];
-        for (const [range, status, [from, to]] of cases) {
-          const label = range ?? 'no Range';
-          const headers: Record<string, string> = range === undefined ? {} : { range };
-          const served = await serveGet(adapter, key, headers);
-          t.equal(served.decision.status, status, `${label}: status`);
-          t.ok(served.bytes?.equals(small.subarray(from, to)), `${label}: exactly bytes ${from}-${to - 1}`);
-          t.same([served.meta.size, served.meta.etag, served.meta.lastModified.getTime()], [size, stat.etag, stat.lastModified.getTime()], `${label}: meta`);
-          // Several ranges give no hint: the handle holds no body, and the bytes are read after.
-          if (prefetchHint('GET', headers)) t.equal(served.reread, false, `${label}: the handle held the decided bytes`);
-        }
-        for (const range of [`bytes=${size}-`, `bytes=${size + 100}-${size + 200}`, 'bytes=-0']) {
-          const served = await serveGet(adapter, key, { range });
-          t.equal(served.decision.status, 416, `${range}: 416`);
-          t.equal(served.decision.headers['Content-Range'], `bytes */${size}`, `${range}: with the real size`);
-        }
+    t.test('open with a hint: metadata and exactly the decided bytes, without a second read', async (t) => {
+      const key = keyFor('open');
+      await adapter.write(key, small, { contentType: 'audio/wav' });
+      const stat = await adapter.stat(key);
+      const size = small.length;
+      const cases: [string | undefined, number, [number, number]][] = [
+        [undefined, 200, [0, size]],
+        ['bytes=10-19', 206, [10, 20]],
+        ['bytes=1000-', 206, [1000, size]],
+        ['bytes=-500', 206, [size - 500, size]],
+        [`bytes=-${size * 2}`, 206, [0, size]],
+        [`bytes=10-${size + 1000}`, 206, [10, size]],
+        ['bytes=0-', 206, [0, size]],
+        ['bytes=abc', 200, [0, size]],
+        ['bytes=0-9,5-19', 206, [0, 20]],
+        ['bytes=0-9,100-109', 200, [0, size]],
+      ];
+      for (const [range, status, [from, to]] of cases) {
+        const label = range ?? 'no Range';
+        const headers: Record<string, string> = range === undefined ? {} : { range };
+        const served = await serveGet(adapter, key, headers);
+        t.equal(served.decision.status, status, `${label}: status`);
+        t.ok(served.bytes?.equals(small.subarray(from, to)), `${label}: exactly bytes ${from}-${to - 1}`);
+        t.same([served.meta.size, served.meta.etag, served.meta.lastModified.getTime()], [size, stat.etag, stat.lastModified.getTime()], `${label}: meta`);
+        // Several ranges give no hint: the handle holds no body, and the bytes are read after.
+        if (prefetchHint(parseConditions('GET', headers))) t.equal(served.reread, false, `${label}: the handle held the decided bytes`);
+      }
+      for (const range of [`bytes=${size}-`, `bytes=${size + 100}-${size + 200}`, 'bytes=-0']) {
+        const served = await serveGet(adapter, key, { range });
+        t.equal(served.decision.status, 416, `${range}: 416`);
+        t.equal(served.decision.headers['Content-Range'], `bytes */${size}`, `${range}: with the real size`);
+      }
 
-        const empty = keyFor('open-empty');
-        await adapter.write(empty, Buffer.alloc(0), { contentType: 'audio/wav' });
-        for (const [range, status] of [[undefined, 200], ['bytes=-10', 200], ['bytes=0-', 416], ['bytes=0-0', 416]] as const) {
-          const label = `empty object, ${range ?? 'no Range'}`;
-          const served = await serveGet(adapter, empty, range === undefined ? {} : { range });
-          t.equal(served.meta.size, 0, `${label}: size 0`);
-          t.equal(served.decision.status, status, `${label}: ${status}`);
-          if (status === 200) t.equal(served.bytes?.length, 0, `${label}: no bytes`);
-          if (status === 416) t.equal(served.decision.headers['Content-Range'], 'bytes */0', `${label}: Content-Range`);
-        }
+      const empty = keyFor('open-empty');
+      await adapter.write(empty, Buffer.alloc(0), { contentType: 'audio/wav' });
+      for (const [range, status] of [[undefined, 200], ['bytes=-10', 200], ['bytes=0-', 416], ['bytes=0-0', 416]] as const) {
+        const label = `empty object, ${range ?? 'no Range'}`;
+        const served = await serveGet(adapter, empty, range === undefined ? {} : { range });
+        t.equal(served.meta.size, 0, `${label}: size 0`);
+        t.equal(served.decision.status, status, `${label}: ${status}`);
+        if (status === 200) t.equal(served.bytes?.length, 0, `${label}: no bytes`);
+        if (status === 416) t.equal(served.decision.headers['Content-Range'], 'bytes */0', `${label}: Content-Range`);
+      }
 
-        const missing = keyFor('open-missing');
-        for (const hint of [undefined, 'whole', { start: 0, end: 9 }, { suffix: 5 }] as const) {
-          await t.rejects(adapter.open!(missing, { hint }), { code: 'OBJECT_NOT_FOUND', statusCode: 404 }, `missing key, hint ${JSON.stringify(hint)}`);
-        }
-      });
+      const missing = keyFor('open-missing');
+      for (const hint of [undefined, 'whole', { start: 0, end: 9 }, { suffix: 5 }] as const) {
+        await t.rejects(adapter.open(missing, { hint }), { code: 'OBJECT_NOT_FOUND', statusCode: 404 }, `missing key, hint ${JSON.stringify(hint)}`);
+      }
+    });
 
-      t.test('open: an abort mid-body, or close() unread, releases the backend', async (t) => {
-        const key = keyFor('open-abort');
-        await adapter.write(key, randomBytes(4 * MiB), { contentType: 'audio/wav' });
-        const ac = new AbortController();
-        const opened = await adapter.open!(key, { hint: 'whole', signal: ac.signal });
-        const body = opened.read({ signal: ac.signal });
-        const settled = settle(body, 5000);
-        const during = new Promise<number | undefined>((resolve) =>
-          body.once('data', () => {
-            body.pause();
-            void (connections?.() ?? Promise.resolve(undefined)).then((count) => {
-              ac.abort();
-              resolve(count);
-            });
-          }),
-        );
-        const open = await during;
-        const { outcome } = await settled;
-        t.not(outcome, 'hung', 'the body settles');
-        t.not(outcome, 'end', 'the body does not complete');
-        t.ok(body.destroyed, 'the body is destroyed');
-        if (connections && open !== undefined) {
-          const after = await fewerConnections(connections, open);
-          t.ok(after < open, `abort: ${open} backend sockets while reading, ${after} after`);
-        }
+    t.test('open: an abort mid-body, or close() unread, releases the backend', async (t) => {
+      const key = keyFor('open-abort');
+      await adapter.write(key, randomBytes(4 * MiB), { contentType: 'audio/wav' });
+      const ac = new AbortController();
+      const opened = await adapter.open(key, { hint: 'whole', signal: ac.signal });
+      const body = opened.read({ signal: ac.signal });
+      const settled = settle(body, 5000);
+      const during = new Promise<number | undefined>((resolve) =>
+        body.once('data', () => {
+          body.pause();
+          void (connections?.() ?? Promise.resolve(undefined)).then((count) => {
+            ac.abort();
+            resolve(count);
+          });
+        }),
+      );
+      const open = await during;
+      const { outcome } = await settled;
+      t.not(outcome, 'hung', 'the body settles');
+      t.not(outcome, 'end', 'the body does not complete');
+      t.ok(body.destroyed, 'the body is destroyed');
+      if (connections && open !== undefined) {
+        const after = await fewerConnections(connections, open);
+        t.ok(after < open, `abort: ${open} backend sockets while reading, ${after} after`);
+      }
 
-        const unread = await adapter.open!(key, { hint: 'whole' });
-        const open2 = connections ? await connections() : undefined;
-        unread.close();
-        unread.close();
-        if (connections && open2 !== undefined) {
-          const after = await fewerConnections(connections, open2);
-          t.ok(after < open2, `close unread: ${open2} backend sockets before, ${after} after`);
-        }
-        const again = await adapter.open!(key, { hint: { start: 0, end: 9 } });
-        t.equal((await collect(again.read({ range: { start: 0, end: 9 } }))).length, 10, 'the adapter still serves');
-      });
-    }
+      const unread = await adapter.open(key, { hint: 'whole' });
+      const open2 = connections ? await connections() : undefined;
+      unread.close();
+      unread.close();
+      if (connections && open2 !== undefined) {
+        const after = await fewerConnections(connections, open2);
+        t.ok(after < open2, `close unread: ${open2} backend sockets before, ${after} after`);
+      }
+      const again = await adapter.open(key, { hint: { start: 0, end: 9 } });
+      t.equal((await collect(again.read({ range: { start: 0, end: 9 } }))).length, 10, 'the adapter still serves');
+    });
 
     t.test('signedUrl', async (t) => {
       const key = keyFor('signed');
@@ -413,7 +409,7 @@ export async function outage(t: Test, backend: StoppableBackend, make: (endpoint
   await backend.restart();
   t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
   t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
-  if (adapter.open) t.ok((await serveGet(adapter, 'down/a.wav', {})).bytes?.equals(bytes), 'open works again');
+  t.ok((await serveGet(adapter, 'down/a.wav', {})).bytes?.equals(bytes), 'open works again');
 }
 
 /** Every call on `key` fails with StorageUnavailable, each well before 5 timeouts have passed. */
@@ -424,7 +420,7 @@ async function failsEveryCall(t: Test, adapter: StorageAdapter, key: string, tim
     ['write', () => adapter.write(`${key}.new`, randomBytes(50_000), { contentType: 'audio/wav' })],
     ['delete', () => adapter.delete(key)],
   ];
-  if (adapter.open) ops.push(['open', () => adapter.open!(key, { hint: 'whole' })], ['open without hint', () => adapter.open!(key)]);
+  ops.push(['open', () => adapter.open(key, { hint: 'whole' })], ['open without hint', () => adapter.open(key)]);
   for (const [label, op] of ops) {
     const start = Date.now();
     await t.rejects(op(), { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
@@ -502,10 +498,8 @@ export async function missingBucket(t: Test, make: (options: NetworkOptions) => 
   const adapter = make({ bucket: 'no-such-bucket' });
   await t.rejects(adapter.stat('a.wav'), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ });
   await t.rejects(adapter.read('a.wav'), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ });
-  if (adapter.open) {
-    for (const hint of [undefined, 'whole', { start: 0, end: 9 }] as const) {
-      await t.rejects(adapter.open('a.wav', { hint }), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ }, `open, hint ${JSON.stringify(hint)}`);
-    }
+  for (const hint of [undefined, 'whole', { start: 0, end: 9 }] as const) {
+    await t.rejects(adapter.open('a.wav', { hint }), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ }, `open, hint ${JSON.stringify(hint)}`);
   }
   await t.rejects(adapter.write('a.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'STORAGE_UNAVAILABLE' });
   await t.rejects(adapter.delete('a.wav'), { code: 'STORAGE_UNAVAILABLE' });
@@ -528,8 +522,7 @@ export async function neverAnswers(t: Test, make: (options: NetworkOptions) => S
     ['read', () => adapter.read('x.wav')],
     ['write', () => adapter.write('x.wav', Buffer.from('x'), { contentType: 'audio/wav' })],
   ];
-  const { open } = adapter;
-  if (open) ops.push(['open', () => open.call(adapter, 'x.wav', { hint: 'whole' })]);
+  ops.push(['open', () => adapter.open('x.wav', { hint: 'whole' })]);
   for (const [label, op] of ops) {
     const start = Date.now();
     const err = (await op().catch((e: unknown) => e)) as { code?: string; cause?: unknown };

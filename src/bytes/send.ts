@@ -1,18 +1,20 @@
 /**
  * Sends a stored object's bytes for every route that serves bytes (download, media), for every
- * adapter: the Range/conditional decision comes from src/range.ts, only the decided bytes are
- * read from storage, the body streams with backpressure, and a client that goes away aborts the
- * backend read.
+ * adapter: the request's Range and conditionals are parsed once (conditions.ts), the decision
+ * comes from decide.ts, only the decided bytes are read from storage, the body streams with
+ * backpressure, and a client that goes away aborts the backend read.
  *
- * Adapters with `open` get a hint of the bytes the request will probably be served, so a
- * network adapter fetches metadata and body in one request (s3: one GET). decideBytes still
- * decides; a prefetched body that does not hold the decided bytes is dropped and those read
- * again (rare), and one that is not sent (304, 412, 416, HEAD) is destroyed.
+ * `open` gets a hint of the bytes the request will probably be served, so a network adapter
+ * fetches metadata and body in one request (s3, minio: one GET). `decide` still decides; a
+ * prefetched body that does not hold the decided bytes is dropped and those read again (rare),
+ * and one that is not sent (304, 412, 416, HEAD) is destroyed.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { PreconditionFailed, RangeNotSatisfiable } from './core/errors.js';
-import { decideBytes, type ConditionalHeaders } from './range.js';
-import type { RangeHint, StorageAdapter } from './core/storage.js';
+import { PreconditionFailed, RangeNotSatisfiable } from '../core/errors.js';
+import type { ObjectMeta, OpenedObject, StorageAdapter } from '../core/storage.js';
+import { parseConditions, prefetchHint, type ByteRequest } from './conditions.js';
+import { decide, type ByteDecision } from './decide.js';
 
 export interface SendObjectOptions {
   key: string;
@@ -23,30 +25,45 @@ export interface SendObjectOptions {
   maxReadMs?: number;
 }
 
-const CONDITIONS = ['if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'] as const;
-/** One range spec as decideBytes reads it (the unit and the spec trimmed, nothing inside). */
-const SINGLE_RANGE = /^\s*bytes\s*=\s*(\d*)-(\d*)\s*$/i;
+/** An object opened and decided on: the decision, the metadata it was made on, the handle. */
+export interface DecidedObject {
+  decision: ByteDecision;
+  meta: ObjectMeta;
+  /** Holds the prefetched bytes, if any: release it with `close()` when no body is sent. */
+  opened: OpenedObject;
+}
 
 /**
- * The bytes a request will probably be served, before the metadata is known: a GET without
- * Range → the whole object; one `a-b`, `a-` or `-n` → that. Undefined (look up the metadata
- * only) for other methods, several ranges, and conditional requests: those often end without
- * a body (304, 412, a stale If-Range), which should not start one. A malformed Range is
- * ignored by decideBytes, so it hints the whole object. A wrong hint costs a second read.
+ * Looks `key` up once (with the prefetch hint of `request`) and decides on its metadata.
+ * @throws what `StorageAdapter.open` throws
  */
-export function prefetchHint(method: string, headers: ConditionalHeaders): RangeHint | undefined {
-  if (method !== 'GET' || CONDITIONS.some((name) => headers[name] !== undefined)) return undefined;
-  const range = headers.range;
-  if (range === undefined || range.trim() === '') return 'whole';
-  if (range.includes(',')) return undefined;
-  const m = SINGLE_RANGE.exec(range);
-  if (!m || (m[1] === '' && m[2] === '')) return 'whole';
-  const first = Number(m[1]);
-  const last = Number(m[2]);
-  if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) return undefined;
-  if (m[1] === '') return { suffix: last };
-  if (m[2] === '') return { start: first };
-  return last < first ? 'whole' : { start: first, end: last };
+export async function openDecided(
+  storage: StorageAdapter,
+  key: string,
+  request: ByteRequest,
+  signal?: AbortSignal,
+): Promise<DecidedObject> {
+  const opened = await storage.open(key, { hint: prefetchHint(request), signal });
+  return { decision: decide(request, opened.meta), meta: opened.meta, opened };
+}
+
+/**
+ * The decided bytes of a 200 or 206: from the handle when it holds them (a Readable, at
+ * once), else the handle is closed and they are read again (a Promise, the only case that
+ * waits).
+ * @throws (the Promise) what `StorageAdapter.read` throws
+ */
+export function decidedBody(
+  storage: StorageAdapter,
+  key: string,
+  decided: DecidedObject,
+  signal?: AbortSignal,
+): Readable | Promise<Readable> {
+  const { opened } = decided;
+  const readOptions = { range: decided.decision.status === 206 ? decided.decision.range : undefined, signal };
+  if (opened.serves?.(readOptions.range) !== false) return opened.read(readOptions);
+  opened.close();
+  return storage.read(key, readOptions).then((result) => result.body);
 }
 
 export async function sendObject(
@@ -66,14 +83,12 @@ export async function sendObject(
     if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
   });
   const signal = controller.signal;
-  const hint = prefetchHint(request.method, request.headers);
-  const opened = storage.open ? await storage.open(options.key, { hint, signal }) : undefined;
-  const meta = opened ? opened.meta : await storage.stat(options.key);
-  const decision = decideBytes(request.method, request.headers, meta);
+  const decided = await openDecided(storage, options.key, parseConditions(request.method, request.headers), signal);
+  const { decision, meta } = decided;
   reply.headers(decision.headers);
   reply.header('cache-control', options.cacheControl);
   if (decision.status === 304 || decision.status === 412 || decision.status === 416 || request.method === 'HEAD') {
-    opened?.close();
+    decided.opened.close();
     if (decision.status === 412) throw new PreconditionFailed();
     if (decision.status === 416) throw new RangeNotSatisfiable(meta.size);
     if (decision.status === 304) return reply.code(304).send();
@@ -84,14 +99,8 @@ export async function sendObject(
   reply.code(decision.status);
   if (request.method === 'HEAD') return reply.send();
 
-  const readOptions = { range: decision.range, signal };
-  let body;
-  if (opened && opened.serves?.(decision.range) !== false) {
-    body = opened.read(readOptions);
-  } else {
-    opened?.close();
-    body = (await storage.read(options.key, readOptions)).body;
-  }
+  const got = decidedBody(storage, options.key, decided, signal);
+  const body = got instanceof Promise ? await got : got;
   countBodyBytes(request, reply);
   return reply.send(body);
 }
