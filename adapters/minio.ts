@@ -50,6 +50,8 @@ const calls = new AsyncLocalStorage<CallContext>();
 
 export class MinioAdapter implements StorageAdapter {
   readonly name = 'minio';
+  readonly recordingsPrefix = 'recordings/';
+  readonly presignedUrls = true;
   private readonly client: Client;
   private readonly signer: Client;
   private readonly agent: http.Agent;
