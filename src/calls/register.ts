@@ -6,7 +6,7 @@
  * the caller's business, and so is closing it: the stream is read, never destroyed, here.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { SNIFF_BYTES, sniffAudio } from '../audio-sniff.js';
 import { CallExists, InvalidRequest } from '../core/errors.js';
 import { isCallSid, isOrgId } from '../core/ids.js';
@@ -117,10 +117,10 @@ export async function registerRecording(
       done(null, chunk);
     },
   });
-  bytes.once('error', (err) => hashing.destroy(err));
   let meta;
   try {
-    meta = await deps.storage.write(key, bytes.pipe(hashing), { contentType, size });
+    // pipeline, not pipe: a failing source destroys the hashing stream, whose error the write reports.
+    meta = await deps.storage.write(key, pipeline(bytes, hashing, () => undefined), { contentType, size });
   } finally {
     // Nothing is left reading from the source once the write is over (its owner closes it).
     bytes.destroy();
