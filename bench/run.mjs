@@ -124,7 +124,7 @@ async function prepare() {
   async function growthServer(name, count) {
     const dbPath = join(dir, `${name}.db`);
     log(`filling ${dbPath} with ${count} calls`);
-    copyIndex(localEnv.RECPROXY_DB_PATH, dbPath);
+    await copyIndex(localEnv.RECPROXY_DB_PATH, dbPath);
     await fillIndex(dbPath, count, ORG, call2);
     return startRecproxy(name, recproxyEnv(dir, { RECPROXY_DB_PATH: dbPath }), prof);
   }

@@ -1,7 +1,7 @@
 /** The CLI's key and audit commands: their arguments, then their work. */
 import { UsageError, checkOrg, checkSid, option, requireOptions, type Command } from './cli-args.js';
 import { ApiKeyNotFound } from './core/errors.js';
-import type { AuditQuery } from './audit.js';
+import type { AuditQuery } from './stores/types.js';
 import type { AppContext } from './context.js';
 
 const AUDIT_ACTIONS = ['stream_url', 'download', 'media', 'denied'] as const;
@@ -25,7 +25,7 @@ export const KEYS_CREATE: Command<KeysCreateInput> = {
 };
 
 export async function keysCreate(ctx: Pick<AppContext, 'apiKeys'>, input: KeysCreateInput): Promise<number> {
-  const created = ctx.apiKeys.create(input);
+  const created = await ctx.apiKeys.create(input);
   process.stdout.write(`${created.key}\n`);
   process.stderr.write(`key ${created.id} (${created.scope}, orgs ${created.orgs.join(', ')}): shown once, store it now\n`);
   return 0;
@@ -34,7 +34,7 @@ export async function keysCreate(ctx: Pick<AppContext, 'apiKeys'>, input: KeysCr
 export const KEYS_LIST: Command<void> = { usage: 'keys list', check: () => undefined };
 
 export async function keysList(ctx: Pick<AppContext, 'apiKeys'>): Promise<number> {
-  process.stdout.write(JSON.stringify(ctx.apiKeys.list(), null, 2) + '\n');
+  process.stdout.write(JSON.stringify(await ctx.apiKeys.list(), null, 2) + '\n');
   return 0;
 }
 
@@ -48,8 +48,8 @@ export const KEYS_REVOKE: Command<string> = {
 };
 
 export async function keysRevoke(ctx: Pick<AppContext, 'apiKeys'>, id: string): Promise<number> {
-  if (!ctx.apiKeys.get(id)) throw new ApiKeyNotFound(id);
-  const changed = ctx.apiKeys.revoke(id);
+  if (!(await ctx.apiKeys.get(id))) throw new ApiKeyNotFound(id);
+  const changed = await ctx.apiKeys.revoke(id);
   process.stderr.write(changed ? `key ${id} revoked\n` : `key ${id} was already revoked\n`);
   return 0;
 }
@@ -85,6 +85,6 @@ export const AUDIT: Command<AuditQuery> = {
 };
 
 export async function auditCommand(ctx: Pick<AppContext, 'audit'>, query: AuditQuery): Promise<number> {
-  process.stdout.write(JSON.stringify(ctx.audit.query(query), null, 2) + '\n');
+  process.stdout.write(JSON.stringify(await ctx.audit.query(query), null, 2) + '\n');
   return 0;
 }

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig, unknownVariables } from '../config/load.js';
 import { AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
-import { SERVING_BUSY_TIMEOUT_MS } from './call-index.js';
+import { SERVING_BUSY_TIMEOUT_MS } from './stores/sqlite/index.js';
 import { UsageError, checkSid, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
 import { InvalidFields, fieldProblems, type FieldProblem, type RegisterField, type RegisterFields } from './calls/register.js';
 import { createContext, type AppContext } from './context.js';
@@ -170,7 +170,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   try {
     app = await buildServer(ctx);
     for (const warning of unknownVariables(env)) app.log.warn(warning);
-    startupAdvice(ctx, app.log);
+    await startupAdvice(ctx, app.log);
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     // Close what started (the audit writer thread would keep the process alive), then fail.

@@ -6,18 +6,16 @@
  * thing a daemon on `PORT=0` learns later, its port, is bound explicitly once it listens
  * (`origin.listening(port)`, src/calls/media-urls.ts).
  */
-import type Database from 'better-sqlite3';
-import { AuditLog, auditPathFor, moveLegacyAudit, openAuditDb } from './audit.js';
 import { AuthFailures } from './auth-failures.js';
-import { ApiKeyStore } from './auth/api-keys.js';
 import { createAuthenticator, type AuthMode, type Authenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt.js';
-import { CallIndex } from './call-index.js';
 import { MediaUrls, PublicOrigin } from './calls/media-urls.js';
 import { CallsService } from './calls/service.js';
 import { loadSigningKeys } from './signing-keys.js';
 import { createStorage } from './storage.js';
 import { TokenSigner } from './token.js';
+import { openSqliteStores, type SqliteStoreOptions, type Stores } from './stores/sqlite/index.js';
+import type { ApiKeys, AuditSink, CallIndex } from './stores/types.js';
 import type { Config } from '../config/schema.js';
 import type { StorageAdapter } from './core/storage.js';
 
@@ -31,8 +29,8 @@ export interface AppContext {
   readonly mediaUrls: MediaUrls;
   readonly storage: StorageAdapter;
   readonly index: CallIndex;
-  readonly apiKeys: ApiKeyStore;
-  readonly audit: AuditLog;
+  readonly apiKeys: ApiKeys;
+  readonly audit: AuditSink;
   /** Find a call, issue its stream URL, register a recording. */
   readonly calls: CallsService;
   /** Request headers → Principal, per the configured auth mode. @throws Unauthorized */
@@ -50,6 +48,8 @@ export interface ContextOptions {
    * migrations and the audit move at start wait the default 5 s.
    */
   indexBusyTimeoutMs?: number;
+  /** Opens the stores: SQLite's by default (tests hand over other implementations of the interfaces). */
+  openStores?: (options: SqliteStoreOptions) => Promise<Stores>;
 }
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<AppContext> {
@@ -58,30 +58,21 @@ export async function createContext(config: Config, options: ContextOptions = {}
   const mediaUrls = new MediaUrls(signer, origin);
   const storage = await createStorage(config);
 
-  // The stores.
-  let index: CallIndex;
-  let auditDb: Database.Database;
+  let stores: Stores;
   try {
-    index = new CallIndex(config.dbPath);
+    stores = await (options.openStores ?? openSqliteStores)({
+      dbPath: config.dbPath,
+      auditDbPath: config.auditDbPath,
+      backgroundAudit: options.backgroundAudit,
+      indexBusyTimeoutMs: options.indexBusyTimeoutMs,
+      onAuditError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
+    });
   } catch (err) {
+    // openSqliteStores closed what it had opened; the storage was opened here.
     await storage.close?.();
     throw err;
   }
-  const apiKeys = new ApiKeyStore(index.db, { dataVersion: index.dataVersion });
-  const auditPath = config.auditDbPath ?? auditPathFor(config.dbPath);
-  try {
-    auditDb = openAuditDb(auditPath);
-    moveLegacyAudit(index.db, auditPath);
-  } catch (err) {
-    index.close();
-    await storage.close?.();
-    throw err;
-  }
-  if (options.indexBusyTimeoutMs !== undefined) index.db.pragma(`busy_timeout = ${Math.trunc(options.indexBusyTimeoutMs)}`);
-  const audit = new AuditLog(auditDb, {
-    onError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
-    background: options.backgroundAudit,
-  });
+  const { index, apiKeys, audit } = stores;
 
   const calls = new CallsService({
     index,
@@ -124,10 +115,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     authFailures,
     async close() {
       await storage.close?.();
-      apiKeys.close();
-      audit.close();
-      auditDb.close();
-      index.close();
+      await stores.close();
     },
   };
 }

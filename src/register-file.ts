@@ -9,7 +9,7 @@ import { constants, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { InvalidRequest } from './core/errors.js';
 import type { RecordingSource, RegisterFields } from './calls/register.js';
-import type { CallRow } from './call-index.js';
+import type { CallRow } from './stores/types.js';
 
 /** An opened recording file: its bytes as a source, and how to let go of it. */
 export interface OpenedFile {

@@ -13,9 +13,9 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  * First log lines: how to get a key when there is none; a new index, where; a warning for an
  * exposed trusted-header mode, and for a proxy hop count (it believes whoever connects).
  */
-export function startupAdvice(ctx: Pick<AppContext, 'config' | 'apiKeys' | 'index'>, log: FastifyBaseLogger): void {
+export async function startupAdvice(ctx: Pick<AppContext, 'config' | 'apiKeys' | 'index'>, log: FastifyBaseLogger): Promise<void> {
   const { authMode, host, trustProxy } = ctx.config;
-  if (authMode === 'api-key' && ctx.apiKeys.count() === 0) {
+  if (authMode === 'api-key' && (await ctx.apiKeys.count()) === 0) {
     log.warn('no API keys yet: every /api request will get 401. Create one with: bin/recproxy keys create --org ORG');
   }
   if (ctx.index.created) log.info(newIndexNotice(ctx));

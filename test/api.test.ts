@@ -62,7 +62,7 @@ t.test('a 60 s recording: stream URL, ranged playback, byte-exact download', asy
   t.equal(head.headers.get('content-disposition'), 'attachment; filename="recording_+15559876543.wav"');
   t.equal((await head.arrayBuffer()).byteLength, 0, 'HEAD has no body');
 
-  const row = d.ctx.index.get('call_abc123')!;
+  const row = (await d.ctx.index.get('call_abc123'))!;
   t.equal(row.duration_ms, 60000, 'duration read from the WAV header');
   t.equal(row.size_bytes, wav.length);
   t.match(row.sha256, /^[0-9a-f]{64}$/);
@@ -79,7 +79,7 @@ t.test('bad input answers a JSON error and the daemon keeps serving', async (t) 
   await d.addCall({ org: ORG, sid: 'call_mine', to: '+15550001111', bytes: makeWav(1) });
   await d.addCall({ org: 'org_other', sid: 'call_theirs', to: '+15550002222', bytes: makeWav(1) });
   await d.addCall({ org: ORG, sid: 'call_gone', to: '+15550003333', bytes: makeWav(1) });
-  await rm(join(d.ctx.config.localRoot, d.ctx.index.get('call_gone')!.storage_key));
+  await rm(join(d.ctx.config.localRoot, (await d.ctx.index.get('call_gone'))!.storage_key));
   const auth = { Authorization: d.headers(ORG).Authorization! };
   const get = (path: string, headers: Record<string, string> = d.headers(ORG)) =>
     fetch(`${d.url}${path}`, { headers });

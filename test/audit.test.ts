@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
-import { AUDIT_MIGRATIONS, AuditLog, auditPathFor, openAuditDb, type AuditEntry } from '../src/audit.js';
-import { CallIndex } from '../src/call-index.js';
+import { AUDIT_MIGRATIONS, SqliteAuditLog, auditPathFor, openAuditDb } from '../src/stores/sqlite/audit.js';
+import { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
+import type { AuditEntry } from '../src/stores/types.js';
 import { createContext } from '../src/context.js';
 import { loadConfig } from '../config/load.js';
 
@@ -41,9 +42,9 @@ const entry = (over: Partial<AuditEntry> = {}): AuditEntry => ({
 
 t.test('record buffers; the timer flushes in one go', async (t) => {
   const db = freshDb();
-  const log = new AuditLog(db, { flushIntervalMs: 30 });
-  t.teardown(() => {
-    log.close();
+  const log = new SqliteAuditLog(db, { flushIntervalMs: 30 });
+  t.teardown(async () => {
+    await log.close();
     db.close();
   });
   log.record(entry());
@@ -60,7 +61,7 @@ t.test('record buffers; the timer flushes in one go', async (t) => {
 
 t.test('a full batch flushes at once; close flushes the rest', async (t) => {
   const db = freshDb();
-  const log = new AuditLog(db, { flushIntervalMs: 60_000, maxBatch: 10 });
+  const log = new SqliteAuditLog(db, { flushIntervalMs: 60_000, maxBatch: 10 });
   t.teardown(() => db.close());
   for (let i = 0; i < 9; i++) log.record(entry());
   t.equal(rowCount(db), 0);
@@ -69,17 +70,17 @@ t.test('a full batch flushes at once; close flushes the rest', async (t) => {
   log.record(entry());
   log.record(entry());
   t.equal(rowCount(db), 10);
-  log.close();
+  await log.close();
   t.equal(rowCount(db), 12, 'close flushed');
-  log.close();
+  await log.close();
   t.equal(rowCount(db), 12, 'close is idempotent');
 });
 
 t.test('stored fields, and query filters', async (t) => {
   const db = freshDb();
-  const log = new AuditLog(db);
-  t.teardown(() => {
-    log.close();
+  const log = new SqliteAuditLog(db);
+  t.teardown(async () => {
+    await log.close();
     db.close();
   });
   const at = (s: string) => new Date(`2025-03-01T${s}Z`);
@@ -89,7 +90,7 @@ t.test('stored fields, and query filters', async (t) => {
   log.record(entry({ at: at('12:00:00'), callSid: 'call_3', org: 'org_b', action: 'download', client: '::1' }));
   log.record({ action: 'media', org: 'org_b', callSid: 'call_3', at: at('12:30:00') });
 
-  const all = log.query();
+  const all = await log.query();
   t.equal(all.length, 5, 'query sees buffered entries (it flushes first)');
   t.same(all.map((r) => r.at), [at('12:30:00'), at('12:00:00'), at('11:00:00'), at('10:00:05'), at('10:00:00')].map((d) => d.toISOString()), 'newest first by default');
   t.match(all[3], {
@@ -104,30 +105,30 @@ t.test('stored fields, and query filters', async (t) => {
   });
   t.match(all[0], { principal: null, client: null, status: null, bytes: null }, 'optional fields default to null');
 
-  t.same(log.query({ sid: 'call_1', order: 'asc' }).map((r) => r.action), ['stream_url', 'media']);
-  t.same(log.query({ org: 'org_b' }).map((r) => r.call_sid), ['call_3', 'call_3']);
-  t.same(log.query({ org: 'org_a', since: at('10:00:05') }).map((r) => r.call_sid), ['call_2', 'call_1']);
-  t.same(log.query({ since: at('11:00:00'), until: at('12:00:00') }).map((r) => r.call_sid), ['call_2']);
-  t.same(log.query({ sid: 'call_3', org: 'org_a' }), [], 'sid and org combine');
-  t.equal(log.query({ limit: 2 }).length, 2);
-  t.equal(log.query({ limit: 0 }).length, 1, 'limit is at least 1');
-  t.equal(log.query({ sid: 'call_1' }).length, 2, 'a repeated query shape reuses its statement');
+  t.same((await log.query({ sid: 'call_1', order: 'asc' })).map((r) => r.action), ['stream_url', 'media']);
+  t.same((await log.query({ org: 'org_b' })).map((r) => r.call_sid), ['call_3', 'call_3']);
+  t.same((await log.query({ org: 'org_a', since: at('10:00:05') })).map((r) => r.call_sid), ['call_2', 'call_1']);
+  t.same((await log.query({ since: at('11:00:00'), until: at('12:00:00') })).map((r) => r.call_sid), ['call_2']);
+  t.same(await log.query({ sid: 'call_3', org: 'org_a' }), [], 'sid and org combine');
+  t.equal((await log.query({ limit: 2 })).length, 2);
+  t.equal((await log.query({ limit: 0 })).length, 1, 'limit is at least 1');
+  t.equal((await log.query({ sid: 'call_1' })).length, 2, 'a repeated query shape reuses its statement');
 });
 
 t.test('a failed flush keeps the entries, reports, and retries', async (t) => {
   const db = freshDb();
   const errors: unknown[] = [];
-  const log = new AuditLog(db, { flushIntervalMs: 20, maxBuffered: 3, onError: (err) => errors.push(err) });
+  const log = new SqliteAuditLog(db, { flushIntervalMs: 20, maxBuffered: 3, onError: (err) => errors.push(err) });
   t.teardown(() => db.close());
   db.exec('ALTER TABLE access_audit RENAME TO access_audit_away');
   log.record(entry({ callSid: 'call_1' }));
   log.record(entry({ callSid: 'call_2' }));
-  t.equal(log.flush(), 0, 'the write failed');
+  t.equal(await log.flush(), 0, 'the write failed');
   t.equal(errors.length, 1, 'reported');
   t.equal(log.pending, 2, 'entries kept');
   log.record(entry({ callSid: 'call_3' }));
   log.record(entry({ callSid: 'call_4' }));
-  t.equal(log.flush(), 0);
+  t.equal(await log.flush(), 0);
   t.equal(log.pending, 3, 'bounded by maxBuffered');
   t.equal(log.dropped, 1, 'the oldest was dropped and counted');
   db.exec('ALTER TABLE access_audit_away RENAME TO access_audit');
@@ -137,7 +138,7 @@ t.test('a failed flush keeps the entries, reports, and retries', async (t) => {
     ['call_2', 'call_3', 'call_4'],
     'the retry timer wrote the kept entries',
   );
-  log.close();
+  await log.close();
   log.record(entry());
   t.equal(log.dropped, 2, 'a record after close is counted, not thrown');
 });
@@ -156,12 +157,12 @@ t.test('the schema refuses an unknown action', async (t) => {
 
 t.test('a thousand records (timing printed, not asserted)', async (t) => {
   const db = freshDb();
-  const log = new AuditLog(db);
+  const log = new SqliteAuditLog(db);
   t.teardown(() => db.close());
   const start = process.hrtime.bigint();
   for (let i = 0; i < 1000; i++) log.record(entry({ callSid: `call_${i}` }));
   const recorded = process.hrtime.bigint();
-  log.close();
+  await log.close();
   const flushed = process.hrtime.bigint();
   t.comment(`1000 records: ${Number(recorded - start) / 1e6} ms to record, ${Number(flushed - recorded) / 1e6} ms to flush the rest`);
   t.equal(rowCount(db), 1000);
@@ -181,40 +182,40 @@ async function fileDb(t: Test): Promise<{ db: Database.Database; path: string }>
 
 t.test('background: a writer thread inserts; query and close see everything recorded before them', async (t) => {
   const { db, path } = await fileDb(t);
-  const log = new AuditLog(db, { background: true, flushIntervalMs: 60_000, maxBatch: 50, waitMs: 60_000 });
+  const log = new SqliteAuditLog(db, { background: true, flushIntervalMs: 60_000, maxBatch: 50, waitMs: 60_000 });
   t.ok(log.background, 'a file database gets a writer thread');
   t.equal(log.file, path, 'it names the file it writes');
   for (let i = 0; i < 120; i++) log.record(entry({ callSid: `call_${i % 3}` }));
-  t.equal(log.flush(), 20, 'flush hands the rest over');
-  const rows = log.query({ limit: 1000 });
+  t.equal(await log.flush(), 20, 'flush hands the rest over');
+  const rows = await log.query({ limit: 1000 });
   t.equal(rows.length, 120, 'query waited for the thread: all 120 rows');
   t.equal(log.pending, 0);
-  t.equal(log.query({ sid: 'call_1', limit: 1000 }).length, 40);
+  t.equal((await log.query({ sid: 'call_1', limit: 1000 })).length, 40);
   for (let i = 0; i < 7; i++) log.record(entry());
-  log.close();
+  await log.close();
   t.equal(rowCount(db), 127, 'close waited for the last batch');
   t.equal(log.background, false);
-  log.close();
+  await log.close();
   t.equal(log.dropped, 0);
 
-  const memory = new AuditLog(freshDb(), { background: true });
+  const memory = new SqliteAuditLog(freshDb(), { background: true });
   t.equal(memory.background, false, 'an in-memory database has no file to share: in-line writes');
-  memory.close();
+  await memory.close();
 });
 
 t.test('background: a failed write keeps the rows in the thread, reports, retries, drops beyond maxBuffered', async (t) => {
   const { db } = await fileDb(t);
   const errors: { err: unknown; pending: number }[] = [];
-  const log = new AuditLog(db, {
+  const log = new SqliteAuditLog(db, {
     background: true, flushIntervalMs: 20, maxBuffered: 3, onError: (err, pending) => errors.push({ err, pending }),
   });
   db.exec('ALTER TABLE access_audit RENAME TO access_audit_away');
   log.record(entry({ callSid: 'call_1' }));
   log.record(entry({ callSid: 'call_2' }));
-  log.flush();
+  await log.flush();
   log.record(entry({ callSid: 'call_3' }));
   log.record(entry({ callSid: 'call_4' }));
-  log.flush();
+  await log.flush();
   await settle(() => errors.length, (n) => n >= 2);
   t.match(String(errors[0]!.err), /no such table/, 'the thread reported the failure');
   t.equal(log.dropped, 1, 'the oldest beyond maxBuffered was dropped and counted');
@@ -226,28 +227,28 @@ t.test('background: a failed write keeps the rows in the thread, reports, retrie
     ['call_2', 'call_3', 'call_4'],
     'the retry wrote the kept rows, in order',
   );
-  log.close();
+  await log.close();
 });
 
 t.test('background: if the writer thread cannot run, the log writes in-line and says so', async (t) => {
   const { db, path } = await fileDb(t);
   const errors: unknown[] = [];
   await rm(path); // the thread opens the file by name and must find it
-  const log = new AuditLog(db, { background: true, onError: (err) => errors.push(err) });
+  const log = new SqliteAuditLog(db, { background: true, onError: (err) => errors.push(err) });
   t.ok(log.background);
   await settle(() => log.background, (b) => !b);
   t.match(String(errors[0]), /audit writer thread stopped/);
   log.record(entry());
-  t.equal(log.query().length, 1, 'recorded and written by the log itself');
-  log.close();
+  t.equal((await log.query()).length, 1, 'recorded and written by the log itself');
+  await log.close();
 });
 
 t.test('background: close does not wait past waitMs for a thread that has not finished', async (t) => {
   const { db } = await fileDb(t);
   const errors: unknown[] = [];
-  const log = new AuditLog(db, { background: true, waitMs: 0, onError: (err) => errors.push(err) });
+  const log = new SqliteAuditLog(db, { background: true, waitMs: 0, onError: (err) => errors.push(err) });
   log.record(entry());
-  log.close();
+  await log.close();
   t.match(String(errors[0]), /did not finish in time/, 'said, and the thread is stopped');
   t.equal(log.background, false);
 });
@@ -260,37 +261,39 @@ t.test('the audit has a file of its own beside the index; rows an index still ho
   const dir = await mkdtemp(join(tmpdir(), 'recproxy-audit-move-'));
   const indexPath = join(dir, 'index.db');
   // An index as an earlier recproxy left it: the audit table inside, with rows.
-  const index = new CallIndex(indexPath);
+  const index = new SqliteCallIndex(indexPath);
   const legacy = index.db.prepare(
     'INSERT INTO access_audit (at, action, org_id, call_sid, principal, client, status, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
   legacy.run('2026-11-01T10:00:00.000Z', 'stream_url', 'org_a', 'call_old1', 'key1', '10.0.0.1', 200, null);
   legacy.run('2026-11-01T10:00:01.000Z', 'download', 'org_a', 'call_old1', 'key1', '10.0.0.1', 200, 4096);
-  index.close();
+  await index.close();
 
   const env = { RECPROXY_DB_PATH: indexPath, RECPROXY_LOCAL_ROOT: join(dir, 'rec'), RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key') };
   const ctx = await createContext(loadConfig(env), { backgroundAudit: true });
   ctx.audit.record({ action: 'media', org: 'org_a', callSid: 'call_old1', bytes: 10 });
   t.same(
-    ctx.audit.query({ sid: 'call_old1', order: 'asc' }).map((r) => [r.action, r.bytes]),
+    (await ctx.audit.query({ sid: 'call_old1', order: 'asc' })).map((r) => [r.action, r.bytes]),
     [['stream_url', null], ['download', 4096], ['media', 10]],
     'the old rows, oldest first, then the new one',
   );
-  const tables = (ctx.index.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+  const inspect = new Database(indexPath, { readonly: true });
+  const tables = (inspect.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+  inspect.close();
   t.notOk(tables.includes('access_audit'), 'the index no longer holds the audit');
   await ctx.close();
   t.ok(existsSync(join(dir, 'index.audit.db')), 'index.audit.db beside index.db');
 
   // A second start finds nothing to move and keeps the rows.
   const again = await createContext(loadConfig(env));
-  t.equal(again.audit.query({ sid: 'call_old1' }).length, 3);
+  t.equal((await again.audit.query({ sid: 'call_old1' })).length, 3);
   await again.close();
 
   // RECPROXY_AUDIT_DB_PATH puts it elsewhere.
   const elsewhere = join(dir, 'audit', 'access.db');
   const moved = await createContext(loadConfig({ ...env, RECPROXY_AUDIT_DB_PATH: elsewhere }));
   moved.audit.record({ action: 'download', org: 'org_a', callSid: 'call_new', bytes: 1 });
-  moved.audit.flush();
+  await moved.audit.flush();
   await moved.close();
   const direct = new Database(elsewhere, { readonly: true });
   t.equal((direct.prepare('SELECT count(*) AS n FROM access_audit').get() as { n: number }).n, 1);

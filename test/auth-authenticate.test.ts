@@ -1,7 +1,7 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
 import { SignJWT } from 'jose';
-import { API_KEY_MIGRATIONS, ApiKeyStore } from '../src/auth/api-keys.js';
+import { API_KEY_MIGRATIONS, SqliteApiKeys } from '../src/stores/sqlite/api-keys.js';
 import {
   MAX_AUTHORIZATION_LENGTH,
   assertOrg,
@@ -14,11 +14,11 @@ import {
 } from '../src/auth/authenticate.js';
 import { createJwtVerifier } from '../src/auth/jwt.js';
 
-function keyStore(t: { teardown(fn: () => void): void }): ApiKeyStore {
+function keyStore(t: { teardown(fn: () => void): void }): SqliteApiKeys {
   const db = new Database(':memory:');
   for (const sql of API_KEY_MIGRATIONS) db.exec(sql);
   t.teardown(() => db.close());
-  return new ApiKeyStore(db);
+  return new SqliteApiKeys(db);
 }
 
 const BARE = 'Bearer realm="recproxy"';
@@ -75,8 +75,8 @@ t.test('parseBearer: strict RFC 6750 header parsing', async (t) => {
 t.test('api-key mode', async (t) => {
   const store = keyStore(t);
   const auth = createAuthenticator({ mode: 'api-key', apiKeys: store });
-  const a = store.create({ orgs: ['org_a'], label: 'a' });
-  const admin = store.create({ orgs: ['org_a', 'org_b'], scope: 'admin' });
+  const a = await store.create({ orgs: ['org_a'], label: 'a' });
+  const admin = await store.create({ orgs: ['org_a', 'org_b'], scope: 'admin' });
 
   const p = await auth({ authorization: `Bearer ${a.key}` });
   t.same(p, { kind: 'api-key', id: a.id, orgs: ['org_a'], scope: 'read' });
@@ -115,7 +115,7 @@ t.test('api-key mode', async (t) => {
   }
 
   // Revocation counts from the very next request.
-  store.revoke(a.id);
+  await store.revoke(a.id);
   const revoked = await refusal(auth({ authorization: `Bearer ${a.key}` }));
   t.match(revoked, { code: 'UNAUTHORIZED', message: 'invalid API key' }, 'revoked key, answered like an unknown one');
   t.equal(challengeOf(revoked), INVALID_TOKEN);

@@ -187,7 +187,7 @@ t.test('rate limits: per key on the API, per address on media', async (t) => {
   t.equal(codeOf(sixth), 'RATE_LIMITED');
   t.match(sixth.headers['retry-after'], /^[1-9]\d*$/, 'Retry-After in whole seconds');
   t.equal((await send(`${d.url}${DL('call_r1')}`, 'HEAD', d.headers('org_a'))).status, 429, 'the download shares the key\'s budget');
-  const second = d.ctx.apiKeys.create({ orgs: ['org_a'] }).key;
+  const second = (await d.ctx.apiKeys.create({ orgs: ['org_a'] })).key;
   t.equal((await send(url, 'GET', { Authorization: `Bearer ${second}`, 'X-Organization-Id': 'org_a' })).status, 200, 'a second key is not affected');
 
   for (let i = 1; i <= 3; i++) t.equal((await send(media, 'HEAD')).status, 200, `media read ${i} of 3`);
@@ -205,7 +205,7 @@ t.test('GET /api/audit: admin scope, one organization', async (t) => {
   const A = d.headers('org_a');
   const B = d.headers('org_b');
   const idA = A.Authorization!.split('_')[1]!;
-  const admin = d.ctx.apiKeys.create({ orgs: ['org_a'], scope: 'admin' }).key;
+  const admin = (await d.ctx.apiKeys.create({ orgs: ['org_a'], scope: 'admin' })).key;
   const asAdmin = { Authorization: `Bearer ${admin}`, 'X-Organization-Id': 'org_a' };
 
   const read = await send(`${d.url}/api/audit`, 'GET', A);
@@ -322,7 +322,7 @@ t.test('secrets and tokens never reach the log', async (t) => {
   t.teardown(d.stop);
   await d.addCall({ org: 'org_a', sid: 'call_l1', to: '+15550000001', bytes: wav });
   const ctx = d.ctx;
-  const key = ctx.apiKeys.create({ orgs: ['org_a'] }).key;
+  const key = (await ctx.apiKeys.create({ orgs: ['org_a'] })).key;
   const h = { Authorization: `Bearer ${key}`, 'X-Organization-Id': 'org_a', Cookie: 'session=cookie-secret-value' };
   const base = ctx.origin.url;
 

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import type { AuditRow } from '../src/audit.js';
+import type { AuditRow } from '../src/stores/types.js';
 import { launchChromium, servePage, type PageServer } from './helpers/browser.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
@@ -213,7 +213,7 @@ t.test('Chromium plays, seeks and downloads a recording from another origin', { 
     // The access audit: buffered, so wait for the ranged fetch's row to land.
     let reads: AuditRow[] = [];
     for (let i = 0; i < 50; i++) {
-      reads = d!.ctx.audit.query({ sid: SID, order: 'asc' }).filter((r) => r.action === 'media');
+      reads = (await d!.ctx.audit.query({ sid: SID, order: 'asc' })).filter((r) => r.action === 'media');
       if (reads.some((r) => r.status === 206 && r.bytes === 16000)) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

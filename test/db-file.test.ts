@@ -7,8 +7,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CallIndex } from '../src/call-index.js';
-import { openDatabaseFile } from '../src/db-file.js';
+import { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
+import { openDatabaseFile } from '../src/stores/sqlite/db-file.js';
 import { runCli } from './helpers/cli.js';
 
 async function tempDir(t: Test): Promise<string> {
@@ -20,13 +20,13 @@ async function tempDir(t: Test): Promise<string> {
 t.test('a missing file is created whole, once; an existing one is opened', async (t) => {
   const dir = await tempDir(t);
   const path = join(dir, 'sub', 'index.db');
-  const first = new CallIndex(path);
+  const first = new SqliteCallIndex(path);
   t.equal(first.created, true, 'created, with its directory');
-  first.close();
+  await first.close();
   t.same(readdirSync(join(dir, 'sub')).filter((f) => f.includes('.new')), [], 'no draft left beside it');
-  const again = new CallIndex(path);
+  const again = new SqliteCallIndex(path);
   t.equal(again.created, false, 'the second open finds it');
-  again.close();
+  await again.close();
   const memory = openDatabaseFile(':memory:', 'test');
   t.equal(memory.created, false);
   memory.db.close();
@@ -38,11 +38,11 @@ t.test('an empty or foreign file is refused, named, and left untouched', async (
   const foreign = join(dir, 'notes.db');
   await writeFile(empty, '');
   await writeFile(foreign, 'call notes, not a database\n');
-  t.throws(() => new CallIndex(empty), {
+  t.throws(() => new SqliteCallIndex(empty), {
     code: 'DATABASE_INVALID',
     message: `call index ${empty} is an empty file; restore it from a backup, or move it away to start a new, empty call index`,
   });
-  t.throws(() => new CallIndex(foreign), { code: 'DATABASE_INVALID', message: new RegExp(`^call index ${foreign} is not a SQLite database`) });
+  t.throws(() => new SqliteCallIndex(foreign), { code: 'DATABASE_INVALID', message: new RegExp(`^call index ${foreign} is not a SQLite database`) });
   t.equal(statSync(empty).size, 0, 'the empty file stays empty');
   t.equal(readFileSync(foreign, 'utf8'), 'call notes, not a database\n', 'the foreign file is unchanged');
   t.notOk(existsSync(`${empty}-wal`), 'no WAL was started beside it');

@@ -4,7 +4,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { DataVersion, VersionedCache } from '../src/db-version.js';
+import { DataVersion, VersionedCache } from '../src/stores/sqlite/db-version.js';
 
 t.test('a memoised read is dropped when another connection commits, or on invalidate()', async (t) => {
   const file = join(await mkdtemp(join(tmpdir(), 'recproxy-dbv-')), 'x.db');

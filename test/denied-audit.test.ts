@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { AUDIT_MIGRATIONS, AuditLog, DENIED_CLIENTS_PER_MINUTE, openAuditDb, type AuditRow } from '../src/audit.js';
+import { AUDIT_MIGRATIONS, SqliteAuditLog, DENIED_CLIENTS_PER_MINUTE, openAuditDb } from '../src/stores/sqlite/audit.js';
+import type { AuditRow } from '../src/stores/types.js';
 import { AuthFailures } from '../src/auth-failures.js';
 import { loadConfig } from '../config/load.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
@@ -22,19 +23,19 @@ const at = (s: string) => new Date(`2026-11-01T${s}Z`);
 t.test('denied attempts: one row per client, code and minute, counted across batches', async (t) => {
   const db = new Database(':memory:');
   for (const sql of AUDIT_MIGRATIONS) db.exec(sql);
-  const log = new AuditLog(db);
-  t.teardown(() => (log.close(), db.close()));
+  const log = new SqliteAuditLog(db);
+  t.teardown(async () => (await log.close(), db.close()));
   const probe = { code: 'CALL_NOT_FOUND', status: 404, client: '10.0.0.1', org: 'org_a', principal: 'key1' };
   log.deny({ ...probe, callSid: 'call_1', at: at('10:00:01') });
   log.deny({ ...probe, callSid: 'call_2', at: at('10:00:30') });
-  log.flush();
+  await log.flush();
   log.deny({ ...probe, callSid: 'call_3', at: at('10:00:59.999') });
   log.deny({ ...probe, callSid: 'call_4', at: at('10:01:00') });
   log.deny({ ...probe, client: '10.0.0.2', at: at('10:00:10') });
   log.deny({ code: 'UNAUTHORIZED', status: 401, client: '10.0.0.1', at: at('10:00:20') });
   log.record({ action: 'download', org: 'org_a', callSid: 'call_1', at: at('10:00:05') });
 
-  const rows = log.query({ action: 'denied', order: 'asc' });
+  const rows = await log.query({ action: 'denied', order: 'asc' });
   const summary = rows.map((r) => `${r.at} ${r.client} ${r.code} ${r.count} ${r.call_sid} ${r.org_id} ${r.principal} ${r.status}`);
   t.same(summary.sort(), [
     '2026-11-01T10:00:00.000Z 10.0.0.1 CALL_NOT_FOUND 3 call_1 org_a key1 404',
@@ -42,28 +43,28 @@ t.test('denied attempts: one row per client, code and minute, counted across bat
     '2026-11-01T10:00:00.000Z 10.0.0.2 CALL_NOT_FOUND 1 null org_a key1 404',
     '2026-11-01T10:01:00.000Z 10.0.0.1 CALL_NOT_FOUND 1 call_4 org_a key1 404',
   ].sort(), 'a row per minute, client and code; the first attempt names the call');
-  t.same(log.query().map((r) => r.action), ['download'], 'without action, the access audit only (as before)');
-  t.equal(log.query().at(0)?.code, undefined, 'access rows keep their shape');
-  t.same(log.query({ org: 'org_a', action: 'denied' }).length, 3, 'denied rows filter by organization');
+  t.same((await log.query()).map((r) => r.action), ['download'], 'without action, the access audit only (as before)');
+  t.equal((await log.query()).at(0)?.code, undefined, 'access rows keep their shape');
+  t.same((await log.query({ org: 'org_a', action: 'denied' })).length, 3, 'denied rows filter by organization');
 });
 
 t.test('denied attempts: a flood from many addresses adds a bounded number of rows a minute', async (t) => {
   const db = new Database(':memory:');
   for (const sql of AUDIT_MIGRATIONS) db.exec(sql);
-  const log = new AuditLog(db, { maxBatch: 100 });
-  t.teardown(() => (log.close(), db.close()));
+  const log = new SqliteAuditLog(db, { maxBatch: 100 });
+  t.teardown(async () => (await log.close(), db.close()));
   const extra = 500;
   for (let i = 0; i < DENIED_CLIENTS_PER_MINUTE + extra; i++) {
     for (let k = 0; k < 3; k++) log.deny({ code: 'UNAUTHORIZED', status: 401, client: `10.1.${i >> 8}.${i & 255}`, at: at('11:00:00') });
-    if (i % 300 === 0) log.flush();
+    if (i % 300 === 0) await log.flush();
   }
-  const rows = log.query({ action: 'denied', limit: 100_000 });
+  const rows = await log.query({ action: 'denied', limit: 100_000 });
   t.equal(rows.length, DENIED_CLIENTS_PER_MINUTE + 1, 'a row per address up to the bound, then one for the rest');
   const rest = rows.find((r) => r.client === null)!;
   t.equal(rest.count, extra * 3, 'the rest are counted, not lost');
   t.equal(rows.reduce((n, r) => n + r.count!, 0), (DENIED_CLIENTS_PER_MINUTE + extra) * 3);
   log.deny({ code: 'UNAUTHORIZED', status: 401, client: '10.9.9.9', at: at('11:01:00') });
-  t.equal(log.query({ action: 'denied', since: at('11:01:00') })[0]?.client, '10.9.9.9', 'the next minute starts afresh');
+  t.equal((await log.query({ action: 'denied', since: at('11:01:00') }))[0]?.client, '10.9.9.9', 'the next minute starts afresh');
 });
 
 t.test('an audit file of the previous schema is upgraded in place, its rows kept', async (t) => {
@@ -78,11 +79,11 @@ t.test('an audit file of the previous schema is upgraded in place, its rows kept
   const db = openAuditDb(path);
   t.teardown(() => db.close());
   t.equal(db.pragma('user_version', { simple: true }), AUDIT_MIGRATIONS.length);
-  const log = new AuditLog(db);
+  const log = new SqliteAuditLog(db);
   log.deny({ code: 'ORG_FORBIDDEN', status: 403, client: '10.0.0.1', org: 'org_b', principal: 'key1' });
-  t.match(log.query({ sid: 'call_old' }), [{ id: 1, action: 'download', bytes: 42, client: '10.0.0.1' }], 'the old row, as it was');
-  t.match(log.query({ action: 'denied' }), [{ action: 'denied', code: 'ORG_FORBIDDEN', count: 1, org_id: 'org_b', call_sid: null }]);
-  log.close();
+  t.match(await log.query({ sid: 'call_old' }), [{ id: 1, action: 'download', bytes: 42, client: '10.0.0.1' }], 'the old row, as it was');
+  t.match(await log.query({ action: 'denied' }), [{ action: 'denied', code: 'ORG_FORBIDDEN', count: 1, org_id: 'org_b', call_sid: null }]);
+  await log.close();
 });
 
 t.test('AuthFailures: a window per address; free while nothing failed', async (t) => {
@@ -107,10 +108,10 @@ t.test('AuthFailures: a window per address; free while nothing failed', async (t
 type Row = AuditRow;
 /** Denied rows, once their counts add up to `total` (rows are written shortly after the answer). */
 async function denied(d: Daemon, total: number): Promise<Row[]> {
-  let rows = d.ctx.audit.query({ action: 'denied' });
+  let rows = await d.ctx.audit.query({ action: 'denied' });
   for (let i = 0; i < 250 && rows.reduce((n, r) => n + r.count!, 0) < total; i++) {
     await sleep(20);
-    rows = d.ctx.audit.query({ action: 'denied' });
+    rows = await d.ctx.audit.query({ action: 'denied' });
   }
   return rows;
 }
@@ -141,7 +142,7 @@ t.test('the daemon audits denied attempts and shows them to admins and the CLI',
   t.match(byCode.get('TOKEN_INVALID'), { count: 1, org_id: null, call_sid: null, status: 403 });
   t.ok(rows.every((r) => r.action === 'denied' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z$/.test(r.at)), 'at is the minute');
 
-  const admin = d.ctx.apiKeys.create({ orgs: ['org_a', 'org_b'], scope: 'admin' }).key;
+  const admin = (await d.ctx.apiKeys.create({ orgs: ['org_a', 'org_b'], scope: 'admin' })).key;
   const asAdmin = (org: string) => ({ Authorization: `Bearer ${admin}`, 'X-Organization-Id': org });
   const api = JSON.parse((await send(d.url, 'GET', '/api/audit?action=denied', asAdmin('org_a'))).body.toString()) as { data: Row[] };
   t.match(api.data, [{ action: 'denied', code: 'CALL_NOT_FOUND', count: 30, call_sid: 'call_b0', client: '127.0.0.1' }], "org_a's admin sees org_a's denied rows");

@@ -99,9 +99,9 @@ t.test('hostile input table', async (t) => {
   const B = d.headers('org_b');
   const keyA = A.Authorization!.slice('Bearer '.length);
   const keyB = B.Authorization!.slice('Bearer '.length);
-  const admin = d.ctx.apiKeys.create({ orgs: ['org_a'], scope: 'admin' }).key;
-  const revoked = d.ctx.apiKeys.create({ orgs: ['org_a'] });
-  d.ctx.apiKeys.revoke(revoked.id);
+  const admin = (await d.ctx.apiKeys.create({ orgs: ['org_a'], scope: 'admin' })).key;
+  const revoked = await d.ctx.apiKeys.create({ orgs: ['org_a'] });
+  await d.ctx.apiKeys.revoke(revoked.id);
   const withKey = (key: string, org = 'org_a') => ({ Authorization: `Bearer ${key}`, 'X-Organization-Id': org });
 
   const streamRes = await fetch(`${d.url}/api/calls/call_a1/recording/stream`, { headers: A });
@@ -109,7 +109,7 @@ t.test('hostile input table', async (t) => {
   const tok = new URL(((await streamRes.json()) as { data: { url: string } }).data.url).pathname.split('/').pop()!;
   const [kid, payload, sig] = tok.split('.') as [string, string, string];
   const grant = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
-  const keyB1 = d.ctx.index.get('call_b1')!.storage_key;
+  const keyB1 = (await d.ctx.index.get('call_b1'))!.storage_key;
   /** A payload signed with the daemon's real key: only the payload is hostile. */
   const signed = (body: unknown) => {
     const head = `k1.${b64(body)}`;

@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { ApiKeyStore } from '../src/auth/api-keys.js';
-import { CallIndex } from '../src/call-index.js';
+import { SqliteApiKeys } from '../src/stores/sqlite/api-keys.js';
+import { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
 import { startDaemon } from './helpers/daemon.js';
 import { holdWriteLock } from './helpers/index-lock.js';
 import { makeWav } from './helpers/wav.js';
@@ -22,7 +22,7 @@ t.test('a write lock held outside: every request answers while it is held; last_
   await d.addCall({ org: ORG, sid: 'call_lock', to: '+1555', bytes: makeWav(1) });
   const used = d.headers(ORG);
   t.equal((await fetch(`${d.url}/api/calls/call_lock/recording/stream`, { headers: used })).status, 200, 'a key used before the lock');
-  const fresh = d.ctx.apiKeys.create({ orgs: [ORG] });
+  const fresh = await d.ctx.apiKeys.create({ orgs: [ORG] });
   const freshHeaders = { Authorization: `Bearer ${fresh.key}`, 'X-Organization-Id': ORG };
 
   const lock = await holdWriteLock(d.ctx.config.dbPath, MAX_HOLD_MS);
@@ -41,22 +41,23 @@ t.test('a write lock held outside: every request answers while it is held; last_
   t.ok(stillHeld, 'all answered before the lock was released');
 
   await lock.release();
-  t.ok(d.ctx.apiKeys.get(fresh.id)?.lastUsedAt, "the new key's last_used_at is written once the lock is gone");
+  t.ok((await d.ctx.apiKeys.get(fresh.id))?.lastUsedAt, "the new key's last_used_at is written once the lock is gone");
 });
 
 t.test('a verify under a held lock returns at once; last_used_at is written on a later attempt', async (t) => {
   const dir = t.testdir();
-  const index = new CallIndex(`${dir}/index.db`);
+  // The key store on the index's own connection, as openSqliteStores builds it.
+  const index = new SqliteCallIndex(`${dir}/index.db`);
   t.teardown(() => index.close());
-  const store = new ApiKeyStore(index.db, { retryMs: 20 });
+  const store = new SqliteApiKeys(index.db, { retryMs: 20 });
   t.teardown(() => store.close());
-  const { key, id } = store.create({ orgs: [ORG] });
+  const { key, id } = await store.create({ orgs: [ORG] });
   // Held from this thread: a verify that waited for it would wait out the whole busy timeout.
   const other = new Database(`${dir}/index.db`);
   t.teardown(() => other.close());
   other.exec('BEGIN IMMEDIATE');
-  t.ok(store.verify(key), 'verified while the index is locked');
-  t.notOk(store.flushUses({ wait: false }), 'the write is kept, not waited for');
+  t.ok(await store.verify(key), 'verified while the index is locked');
+  t.notOk(await store.flushUses({ wait: false }), 'the write is kept, not waited for');
   other.exec('ROLLBACK');
   for (let i = 0; i < 200 && other.prepare('SELECT last_used_at FROM api_keys WHERE id = ?').pluck().get(id) === null; i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -67,7 +68,7 @@ t.test('a verify under a held lock returns at once; last_used_at is written on a
 t.test('an index that cannot be read answers 503 INDEX_BUSY, and the daemon serves on', async (t) => {
   const d = await startDaemon();
   t.teardown(d.stop);
-  t.equal(d.ctx.index.db.pragma('busy_timeout', { simple: true }), 50, 'the daemon waits briefly for a lock');
+  t.equal((d.ctx.index as SqliteCallIndex).busyTimeoutMs, 50, 'the daemon waits briefly for a lock');
   await d.addCall({ org: ORG, sid: 'call_busy', to: '+1555', bytes: makeWav(1) });
   const headers = d.headers(ORG);
   const find = d.ctx.index.find;

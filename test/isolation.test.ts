@@ -98,7 +98,7 @@ t.test('two organizations with interleaved call_sids', async (t) => {
     t.equal(compared, 2 * N * variants.length);
 
     // A key holding both organizations still sees a call only under its own organization.
-    const both = d.ctx.apiKeys.create({ orgs: ['org_a', 'org_b'] }).key;
+    const both = (await d.ctx.apiKeys.create({ orgs: ['org_a', 'org_b'] })).key;
     for (const [what, method, path, extra] of variants) {
       const h = { Authorization: `Bearer ${both}`, 'X-Organization-Id': 'org_a', ...extra };
       const foreign = await send(d.url, method, path('call_b4'), h);
@@ -142,14 +142,14 @@ t.test('two organizations with interleaved call_sids', async (t) => {
   });
 
   await t.test('revoking a key takes effect on the next request', async (t) => {
-    const created = d.ctx.apiKeys.create({ orgs: ['org_a'], label: 'to revoke' });
+    const created = await d.ctx.apiKeys.create({ orgs: ['org_a'], label: 'to revoke' });
     const h = { Authorization: `Bearer ${created.key}`, 'X-Organization-Id': 'org_a' };
     const before = await send(d.url, 'GET', S('call_a1'), h);
     t.equal(before.status, 200, 'works before');
     const { url } = (JSON.parse(before.body.toString()) as { data: { url: string } }).data;
     t.equal((await send(d.url, 'GET', DL('call_a1'), h)).status, 200, 'download works before');
 
-    t.equal(d.ctx.apiKeys.revoke(created.id), true);
+    t.equal(await d.ctx.apiKeys.revoke(created.id), true);
     for (const [what, method, path] of [['stream', 'GET', S('call_a1')], ['download', 'GET', DL('call_a1')], ['download HEAD', 'HEAD', DL('call_a1')], ['audit', 'GET', '/api/audit']] as const) {
       const after = await send(d.url, method, path, h);
       t.equal(after.status, 401, `${what}: the very next request is 401`);

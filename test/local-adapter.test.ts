@@ -145,7 +145,7 @@ t.test('a recording replaced by a FIFO: RECORDING_NOT_FOUND, and the daemon serv
   const ORG = 'org_fifo';
   await d.addCall({ org: ORG, sid: 'call_fifo', to: '+1555', bytes: makeWav(1) });
   await d.addCall({ org: ORG, sid: 'call_fine', to: '+1555', bytes: makeWav(1) });
-  const path = join(d.dir, 'recordings', d.ctx.index.get('call_fifo')!.storage_key);
+  const path = join(d.dir, 'recordings', (await d.ctx.index.get('call_fifo'))!.storage_key);
   await rm(path);
   execFileSync('mkfifo', [path]);
   for (const ep of ['download', 'stream']) {
@@ -165,7 +165,7 @@ t.test('media tokens over HTTP: tampered, expired, retired key', async (t) => {
   const d = await startDaemon({ RECPROXY_SIGNING_KEYS: `new:${newSecret},old:${oldSecret}` });
   t.teardown(d.stop);
   await d.addCall({ org: 'org_1', sid: 'call_tok', to: '+1', bytes: Buffer.from('RIFF....WAVE') });
-  const key = d.ctx.index.get('call_tok')!.storage_key;
+  const key = (await d.ctx.index.get('call_tok'))!.storage_key;
   const mk = (id: string, secret: string, exp: number) =>
     new TokenSigner([{ id, secret }]).sign({ key, exp, disposition: 'inline', filename: 'r.wav', contentType: 'audio/wav' });
   const soon = Math.floor(Date.now() / 1000) + 60;

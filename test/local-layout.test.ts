@@ -15,7 +15,7 @@ t.test('new local recordings go to {root}/{org}/, and old-layout rows still down
   const root = join(d.dir, 'recordings');
 
   await d.addCall({ org: 'org_1', sid: 'call_new', to: '+15550000001', bytes: wav });
-  const key = d.ctx.index.get('call_new')!.storage_key;
+  const key = (await d.ctx.index.get('call_new'))!.storage_key;
   t.match(key, /^org_1\/call_new-[0-9a-f]{8}\.wav$/, 'the key starts at the organization');
   t.ok(existsSync(join(root, key)), 'the file is at {root}/{key}');
   t.notOk(existsSync(join(root, 'recordings')), 'no recordings/recordings/ directory');
@@ -24,7 +24,7 @@ t.test('new local recordings go to {root}/{org}/, and old-layout rows still down
   // A row from before the change: its key repeats the root's name, and its file lives there.
   const oldKey = 'recordings/org_1/call_old-0123abcd.wav';
   await d.ctx.storage.write(oldKey, wav, { contentType: 'audio/wav', size: wav.length });
-  d.ctx.index.insert({
+  await d.ctx.index.insert({
     call_sid: 'call_old', org_id: 'org_1', to_number: '+15550000002', from_number: null, started_at: null,
     duration_ms: 1000, storage_key: oldKey, content_type: 'audio/wav', size_bytes: wav.length, sha256: 'x',
   });

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { ApiKeyStore } from '../src/auth/api-keys.js';
+import { SqliteApiKeys } from '../src/stores/sqlite/api-keys.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
 
@@ -29,28 +29,28 @@ t.test('a revoked API key: its media URLs are refused from the next request', as
   const d = await startDaemon({ RECPROXY_RATE_LIMIT_MAX: '0' });
   t.teardown(d.stop);
   await d.addCall({ org: ORG, sid: SID, to: '+15550001111', bytes: makeWav(0.5) });
-  const here = d.ctx.apiKeys.create({ orgs: [ORG] });
-  const there = d.ctx.apiKeys.create({ orgs: [ORG] });
-  const kept = d.ctx.apiKeys.create({ orgs: [ORG] });
+  const here = await d.ctx.apiKeys.create({ orgs: [ORG] });
+  const there = await d.ctx.apiKeys.create({ orgs: [ORG] });
+  const kept = await d.ctx.apiKeys.create({ orgs: [ORG] });
   const urls = { here: await mediaUrl(d, here.key), there: await mediaUrl(d, there.key), kept: await mediaUrl(d, kept.key) };
   for (const [who, url] of Object.entries(urls)) t.same(await answer(url), { status: 200 }, `${who}: plays before any revocation`);
 
-  t.ok(d.ctx.apiKeys.revoke(here.id));
+  t.ok(await d.ctx.apiKeys.revoke(here.id));
   t.same(await answer(urls.here), { status: 403, code: 'TOKEN_REVOKED' }, 'revoked through the daemon’s own store');
   t.same(await answer(urls.here, 'HEAD'), { status: 403 }, 'HEAD too');
 
   // Another process (the CLI) revokes through its own connection to the same index.
   const other = new Database(d.ctx.config.dbPath);
   t.teardown(() => other.close());
-  t.ok(new ApiKeyStore(other).revoke(there.id));
+  t.ok(await new SqliteApiKeys(other).revoke(there.id));
   t.same(await answer(urls.there), { status: 403, code: 'TOKEN_REVOKED' }, 'revoked by another connection');
 
   t.same(await answer(urls.kept), { status: 200 }, 'a live key’s URL still plays');
 
-  let rows = d.ctx.audit.query({ sid: SID });
+  let rows = await d.ctx.audit.query({ sid: SID });
   for (let i = 0; i < 200 && !rows.some((r) => r.status === 403); i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
-    rows = d.ctx.audit.query({ sid: SID });
+    rows = await d.ctx.audit.query({ sid: SID });
   }
   t.ok(
     rows.some((r) => r.action === 'media' && r.status === 403 && r.principal === here.id && r.bytes === 0),
@@ -62,9 +62,9 @@ t.test('only API keys are revocable: other principals’ URLs play until they ex
   const d = await startDaemon();
   t.teardown(d.stop);
   await d.addCall({ org: ORG, sid: SID, to: '+15550001111', bytes: makeWav(0.5) });
-  const revoked = d.ctx.apiKeys.create({ orgs: [ORG] });
-  d.ctx.apiKeys.revoke(revoked.id);
-  const key = d.ctx.index.get(SID)!.storage_key;
+  const revoked = await d.ctx.apiKeys.create({ orgs: [ORG] });
+  await d.ctx.apiKeys.revoke(revoked.id);
+  const key = (await d.ctx.index.get(SID))!.storage_key;
   const options = { expiresIn: 60, disposition: 'inline' as const, filename: 'r.wav', contentType: 'audio/wav' };
   const cases: [string, string | undefined, number][] = [
     ['a JWT subject', 'user-42@example.com', 200],
@@ -76,6 +76,6 @@ t.test('only API keys are revocable: other principals’ URLs play until they ex
     const { url } = d.ctx.mediaUrls.url(key, options, principal === undefined ? undefined : { org: ORG, sid: SID, principal });
     t.equal((await answer(url)).status, status, what);
   }
-  t.equal(d.ctx.apiKeys.isRevoked(revoked.id), true);
-  t.equal(d.ctx.apiKeys.isRevoked('user-42@example.com'), false);
+  t.equal(await d.ctx.apiKeys.isRevoked(revoked.id), true);
+  t.equal(await d.ctx.apiKeys.isRevoked('user-42@example.com'), false);
 });

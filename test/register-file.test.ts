@@ -53,7 +53,7 @@ t.test('only a regular audio file is registered; a refusal leaves nothing behind
     const file = name.startsWith('/') ? name : join(dir, name);
     await t.rejects(registerFile(d.ctx.calls, { org: 'org_f', sid: 'call_f1', to: '+1555' }, file, followSymlinks), { code: 'INVALID_REQUEST', message }, what);
   }
-  t.equal(d.ctx.index.get('call_f1'), undefined, 'nothing indexed');
+  t.equal(await d.ctx.index.get('call_f1'), undefined, 'nothing indexed');
   t.same(await filesUnder(d.ctx.config.localRoot), [], 'nothing stored');
 
   const row = await registerFile(d.ctx.calls, { org: 'org_f', sid: 'call_f1', to: '+1555' }, join(dir, 'link-to-tone.wav'), true);

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LocalAdapter } from '../adapters/local.js';
-import { CallIndex, type CallRow, type NewCall } from '../src/call-index.js';
+import { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
+import type { CallRow, NewCall } from '../src/stores/types.js';
 import { MediaUrls, PublicOrigin } from '../src/calls/media-urls.js';
 import { InvalidFields, fieldProblems } from '../src/calls/register.js';
 import { CallsService, type CallsIndex } from '../src/calls/service.js';
@@ -27,22 +28,17 @@ async function filesUnder(dir: string): Promise<string[]> {
   }
 }
 
-/** A service over a real index and local store in a fresh directory; the index answers with promises. */
+/** A service over a real index and local store in a fresh directory. */
 async function setup(t: Test, wrap: (index: CallsIndex) => CallsIndex = (i) => i, storageOf?: (root: string) => StorageAdapter) {
   const dir = await mkdtemp(join(tmpdir(), 'recproxy-register-stream-'));
-  const index = new CallIndex(join(dir, 'index.db'));
+  const index = new SqliteCallIndex(join(dir, 'index.db'));
   t.teardown(async () => {
-    index.close();
+    await index.close();
     await rm(dir, { recursive: true, force: true });
   });
   const root = join(dir, 'recordings');
-  const asyncIndex: CallsIndex = {
-    get: async (sid) => index.get(sid),
-    find: async (org, sid) => index.find(org, sid),
-    insert: async (call) => index.insert(call),
-  };
   const calls = new CallsService({
-    index: wrap(asyncIndex),
+    index: wrap(index),
     storage: storageOf?.(root) ?? new LocalAdapter({ root }),
     mediaUrls: new MediaUrls(new TokenSigner([{ id: 'k1', secret: 'x'.repeat(32) }]), new PublicOrigin('http://x', 'x', 1)),
     streamTtl: 60,
@@ -68,7 +64,7 @@ t.test('a recording registered from a stream, in small chunks: stored, hashed an
   t.match(row, { call_sid: 'call_s1', org_id: 'org_s', to_number: '+1555', from_number: '+1666', content_type: 'audio/wav', size_bytes: wav.length, duration_ms: 250 });
   t.equal(row.sha256, createHash('sha256').update(wav).digest('hex'));
   t.match(row.storage_key, /^org_s\/call_s1-[0-9a-f]{8}\.wav$/, 'local storage: no recordings/ prefix (the adapter says so)');
-  t.same(index.get('call_s1'), row);
+  t.same(await index.get('call_s1'), row);
   const stored = await new LocalAdapter({ root }).read(row.storage_key);
   const chunks: Buffer[] = [];
   for await (const c of stored.body) chunks.push(c as Buffer);
@@ -151,7 +147,7 @@ t.test('bytes that are not audio, an empty stream, a stream that fails: refused,
     { objectMode: false },
   );
   await t.rejects(calls.register(FIELDS, { body: failing, size: wav.length, name: 'cut.wav' }), /the upload was cut/);
-  t.equal(index.get('call_s1'), undefined, 'nothing indexed');
+  t.equal(await index.get('call_s1'), undefined, 'nothing indexed');
   t.same(await filesUnder(root), [], 'nothing stored, not even a partial write');
 });
 
@@ -163,14 +159,14 @@ t.test('the loser of a call_sid race deletes only its own bytes', async (t) => {
     // The lookup saw no call, then another registration got its row in first.
     get: async () => undefined,
     insert: async (call: NewCall) => {
-      if (!winner) winner = index.insert({ ...call, storage_key: 'org_s/the-winner.wav' });
+      winner ??= await index.insert({ ...call, storage_key: 'org_s/the-winner.wav' });
       throw new CallExists(call.call_sid);
     },
   }));
   await new LocalAdapter({ root }).write('org_s/the-winner.wav', wav, { contentType: 'audio/wav' });
   await t.rejects(calls.register(FIELDS, { body: Readable.from([wav]), size: wav.length, name: 'a.wav' }), { code: 'CALL_EXISTS' });
   t.same(await filesUnder(root), ['the-winner.wav'], 'the winner’s bytes stay; the loser’s are gone');
-  t.equal(index.get('call_s1')?.storage_key, 'org_s/the-winner.wav');
+  t.equal((await index.get('call_s1'))?.storage_key, 'org_s/the-winner.wav');
 });
 
 t.test('calls add words the same problems as its options, byte for byte', async (t) => {

@@ -95,10 +95,10 @@ for (const storage of ['s3', 'minio']) {
     const open = await settle(s3, baseline + 2);
     t.ok(open <= baseline + 2, `${open} backend sockets open after 200 aborts (baseline ${baseline})`);
     // The last responses may close a moment after the client left: wait for them.
-    let rows = d.ctx.audit.query({ sid: 'call_big', limit: 1000 });
+    let rows = await d.ctx.audit.query({ sid: 'call_big', limit: 1000 });
     for (let i = 0; i < 50 && rows.length < 200; i++) {
       await sleep(100);
-      rows = d.ctx.audit.query({ sid: 'call_big', limit: 1000 });
+      rows = await d.ctx.audit.query({ sid: 'call_big', limit: 1000 });
     }
     t.equal(rows.length, 200, 'every aborted download is in the access audit');
     t.ok(rows.every((r) => r.bytes! > 0 && r.bytes! < big.length), 'with the bytes that actually left, not the promised length');

@@ -7,7 +7,7 @@ import { MediaUrls, PublicOrigin, defaultPublicUrl } from '../src/calls/media-ur
 import { CallsService } from '../src/calls/service.js';
 import { StreamUrlCache, issueStreamUrl, type StreamUrlDeps } from '../src/calls/stream-url.js';
 import { TokenSigner } from '../src/token.js';
-import type { CallRow } from '../src/call-index.js';
+import type { CallRow } from '../src/stores/types.js';
 import { startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
 
@@ -147,7 +147,7 @@ t.test('presigned mode with storage that cannot presign: the daemon’s media UR
   await storage.write('org_1/call_1.wav', Buffer.from('RIFF'), { contentType: 'audio/wav' });
   const media = new MediaUrls(signer, new PublicOrigin('http://daemon.example', 'h', 1));
   const calls = new CallsService({
-    index: { get: () => undefined, find: () => undefined, insert: () => { throw new Error('unused'); } },
+    index: { get: async () => undefined, find: async () => undefined, insert: async () => { throw new Error('unused'); } },
     storage,
     mediaUrls: media,
     streamTtl: 600,

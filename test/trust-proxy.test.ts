@@ -47,11 +47,11 @@ async function mediaDaemon(t: Test, trust?: string): Promise<{ d: Daemon; media:
 const read = (d: Daemon, path: string, from?: string) => send(d.url, 'HEAD', path, from ? { 'X-Forwarded-For': from } : {});
 /** The clients of the media rows, once `n` are written (rows are recorded as responses close). */
 async function clients(d: Daemon, n: number): Promise<(string | null)[]> {
-  const media = () => d.ctx.audit.query({ order: 'asc' }).filter((r) => r.action === 'media');
-  let rows = media();
+  const media = async () => (await d.ctx.audit.query({ order: 'asc' })).filter((r) => r.action === 'media');
+  let rows = await media();
   for (let i = 0; i < 250 && rows.length < n; i++) {
     await sleep(20);
-    rows = media();
+    rows = await media();
   }
   return rows.map((r) => r.client);
 }

@@ -1,9 +1,8 @@
 /**
  * Benchmark fixtures in a temp directory: WAV files made in code, registered through the real
  * CLI (`recproxy calls add`), and two call indexes (1,000 and 1,000,000 rows) filled straight
- * into SQLite for the growth scenario.
+ * into SQLite for the growth scenario (through src/stores/sqlite/index.ts, built into dist/).
  */
-import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -70,14 +69,12 @@ export async function cliKeyCreate(env, org) {
   return stdout.trim();
 }
 
+/** The SQLite stores' fixture functions, from the built tree. */
+const sqliteStores = () => import(join(ROOT, 'dist/src/stores/sqlite/index.js'));
+
 /** A consistent copy of the index at `from` (calls, API keys, everything) into `to`. */
-export function copyIndex(from, to) {
-  const db = new Database(from, { readonly: true });
-  try {
-    db.prepare('VACUUM INTO ?').run(to);
-  } finally {
-    db.close();
-  }
+export async function copyIndex(from, to) {
+  (await sqliteStores()).copySqliteIndex(from, to);
 }
 
 /** `recproxy calls add` through bin/recproxy; returns the printed index row. */
@@ -101,27 +98,11 @@ export async function writeWavs(dir) {
 
 /**
  * Adds `count` calls `call_g0 … call_g{count-1}` of `org` to the index at `dbPath`, all
- * pointing at `template`'s storage key. The schema comes from recproxy itself (CallIndex runs
- * the migrations); the rows go in with one prepared insert in one transaction.
+ * pointing at `template`'s storage key. The schema comes from recproxy itself (the SQLite
+ * index runs the migrations); the rows go in with one prepared insert in one transaction.
  */
 export async function fillIndex(dbPath, count, org, template) {
-  const { CallIndex } = await import(join(ROOT, 'dist/src/call-index.js'));
-  const index = new CallIndex(dbPath);
-  const insert = index.db.prepare(
-    `INSERT INTO calls (call_sid, org_id, to_number, from_number, started_at, duration_ms, storage_key,
-                        content_type, size_bytes, sha256, created_at)
-     VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const now = new Date().toISOString();
-  index.db.transaction(() => {
-    for (let i = 0; i < count; i++) {
-      const startedAt = new Date(Date.UTC(2024, 0, 1) + i * 60_000).toISOString();
-      insert.run(`call_g${i}`, org, template.to_number, startedAt, template.duration_ms, template.storage_key,
-        template.content_type, template.size_bytes, template.sha256, now);
-    }
-  })();
-  index.db.pragma('wal_checkpoint(TRUNCATE)');
-  index.close();
+  (await sqliteStores()).fillSqliteIndex(dbPath, count, org, template);
 }
 
 /** nginx.conf for `root`, listening on `port`, everything it writes inside `dir`. */

@@ -1,7 +1,7 @@
 /**
  * Who is asking, whatever the auth mode: request headers in, a Principal out.
  *
- * - `api-key` (the default): `Authorization: Bearer rpk_…`, checked against the ApiKeyStore on
+ * - `api-key` (the default): `Authorization: Bearer rpk_…`, checked against the ApiKeys store on
  *   every request (so a revocation counts from the next request).
  * - `jwt`: `Authorization: Bearer <JWS>`, checked by a JwtVerifier (src/auth/jwt.ts).
  * - `trusted-header`: an authenticating proxy in front has already checked the user and
@@ -23,7 +23,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { InsufficientScope, OrgForbidden, Unauthorized } from '../core/errors.js';
 import { isOrgId } from '../core/ids.js';
-import type { ApiKeyStore } from './api-keys.js';
+import type { ApiKeys } from '../stores/types.js';
 import type { JwtVerifier } from './jwt.js';
 
 export type AuthMode = 'api-key' | 'jwt' | 'trusted-header';
@@ -54,7 +54,7 @@ export interface TrustedHeaderOptions {
 export interface AuthenticatorOptions {
   mode: AuthMode;
   /** Required in `api-key` mode. */
-  apiKeys?: ApiKeyStore;
+  apiKeys?: ApiKeys;
   /** Required in `jwt` mode. */
   jwt?: JwtVerifier;
   /** Required in `trusted-header` mode. */
@@ -124,10 +124,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   switch (options.mode) {
     case 'api-key': {
       const store = options.apiKeys;
-      if (!store) throw new TypeError('api-key mode needs an ApiKeyStore');
+      if (!store) throw new TypeError('api-key mode needs an ApiKeys store');
       return async (headers) => {
         const token = parseBearer(headers.authorization, realm);
-        const key = store.verify(token);
+        const key = await store.verify(token);
         // Unknown, wrong and revoked keys are answered alike.
         if (!key) throw withChallenge(new Unauthorized('invalid API key'), invalidToken);
         return { kind: 'api-key', id: key.id, orgs: key.orgs, scope: key.scope };

@@ -14,7 +14,7 @@ import { normalizeKey } from '../core/keys.js';
 import { extensionForType, isMediaType, typeForName } from '../core/media-types.js';
 import { wavDurationMs } from '../wav.js';
 import type { StorageAdapter } from '../core/storage.js';
-import type { CallRow, NewCall } from '../call-index.js';
+import type { CallIndex, CallRow } from '../stores/types.js';
 
 /** A call's fields, as given: checked by `fieldProblems`. */
 export interface RegisterFields {
@@ -73,12 +73,8 @@ export function fieldProblems(fields: RegisterFields): FieldProblem[] {
   return problems;
 }
 
-/** The index as registration uses it; each answer may be a promise. */
-export interface RegisterIndex {
-  get(sid: string): CallRow | undefined | Promise<CallRow | undefined>;
-  /** @throws CallExists when `call_sid` is already indexed */
-  insert(call: NewCall): CallRow | Promise<CallRow>;
-}
+/** The index as registration uses it. */
+export type RegisterIndex = Pick<CallIndex, 'get' | 'insert'>;
 
 export interface RegisterDeps {
   index: RegisterIndex;

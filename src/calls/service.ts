@@ -6,17 +6,14 @@
  */
 import { assertOrg, type Principal } from '../auth/authenticate.js';
 import { CallNotFound } from '../core/errors.js';
-import { registerRecording, type RecordingSource, type RegisterFields, type RegisterIndex } from './register.js';
+import { registerRecording, type RecordingSource, type RegisterFields } from './register.js';
 import { StreamUrlCache, issueStreamUrl, type StreamUrl, type StreamUrlDeps } from './stream-url.js';
 import type { StorageAdapter } from '../core/storage.js';
-import type { CallRow } from '../call-index.js';
+import type { CallIndex, CallRow } from '../stores/types.js';
 import type { MediaUrls } from './media-urls.js';
 
-/** The index as the service uses it; each answer may be a promise. */
-export interface CallsIndex extends RegisterIndex {
-  /** The call `sid` if it belongs to `org`. */
-  find(org: string, sid: string): CallRow | undefined | Promise<CallRow | undefined>;
-}
+/** The index as the service uses it. */
+export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'insert'>;
 
 export interface CallsServiceOptions {
   index: CallsIndex;

@@ -11,7 +11,7 @@
  */
 import { recordingFilename } from '../core/disposition.js';
 import { presigns, type StorageAdapter } from '../core/storage.js';
-import type { CallRow } from '../call-index.js';
+import type { CallRow } from '../stores/types.js';
 import type { MediaUrls } from './media-urls.js';
 
 export interface StreamUrl {

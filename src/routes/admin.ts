@@ -49,7 +49,7 @@ export const adminRoutes =
         const org = request.headers['x-organization-id'];
         assertScope(request.principal!, 'admin');
         assertOrg(request.principal!, org);
-        const rows = ctx.audit.query({
+        const rows = await ctx.audit.query({
           org,
           sid: request.query.sid,
           action: request.query.action,

@@ -8,7 +8,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimited, hasCode } from '../core/errors.js';
 import { isCallSid } from '../core/ids.js';
-import type { AuditAction } from '../audit.js';
+import type { AuditAction } from '../stores/types.js';
 import type { Principal } from '../auth/authenticate.js';
 import type { AppContext } from '../context.js';
 
@@ -59,7 +59,7 @@ export const DENIED_CODES: ReadonlySet<string> = new Set([
 
 
 /**
- * Counts a refused request in the audit (AuditLog.deny) when its code is one of DENIED_CODES.
+ * Counts a refused request in the audit (AuditSink.deny) when its code is one of DENIED_CODES.
  * The organization is recorded only when the credential was genuine: before that the header
  * is anyone's word. Called by the error handler, so answered requests pay nothing.
  */

@@ -3,7 +3,7 @@
  * The token is the capability: no header is needed, and it names the key, expiry and headers.
  * Limited per client address; each read is audited under the call and principal the URL was
  * issued for. A URL issued to an API key that has since been revoked is refused
- * (TOKEN_REVOKED); the check is a memoised lookup (src/auth/api-keys.ts `isRevoked`).
+ * (TOKEN_REVOKED); the check is a memoised lookup (`ApiKeys.isRevoked`, src/stores/types.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -32,7 +32,7 @@ export const mediaRoutes =
       handler: async (request, reply) => {
         const grant = signer.verify(request.params.token);
         request.audited = { action: 'media', org: grant.org ?? '', sid: grant.sid ?? '', principal: grant.principal ?? null };
-        if (grant.principal !== undefined && apiKeys.isRevoked(grant.principal)) throw new TokenRevoked();
+        if (grant.principal !== undefined && (await apiKeys.isRevoked(grant.principal))) throw new TokenRevoked();
         const remaining = Math.max(0, grant.exp - Math.floor(Date.now() / 1000));
         return sendObject(request, reply, storage, {
           key: grant.key,

@@ -9,7 +9,7 @@ import { dispositionHeader, recordingFilename } from '../core/disposition.js';
 import { CallParams, OrgHeaders, StreamBody, errorResponses } from '../schemas.js';
 import { sendObject } from '../send-object.js';
 import { auditResponses, limitRate, requireAuth } from './guard.js';
-import type { AuditAction } from '../audit.js';
+import type { AuditAction } from '../stores/types.js';
 import type { AppContext } from '../context.js';
 
 /** What these routes use of the context. */

@@ -7,7 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
-import { SERVING_BUSY_TIMEOUT_MS } from '../../src/call-index.js';
+import { SERVING_BUSY_TIMEOUT_MS } from '../../src/stores/sqlite/index.js';
+import { SqliteApiKeys } from '../../src/stores/sqlite/api-keys.js';
 import type { RegisterFields } from '../../src/calls/register.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { registerFile } from '../../src/register-file.js';
@@ -52,7 +53,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
   const keys = new Map<string, string>();
   return {
     headers(org) {
-      if (!keys.has(org)) keys.set(org, ctx.apiKeys.create({ orgs: [org], label: 'test' }).key);
+      if (!keys.has(org)) keys.set(org, sqliteKeys(ctx).createNow({ orgs: [org], label: 'test' }).key);
       return { Authorization: `Bearer ${keys.get(org)}`, 'X-Organization-Id': org };
     },
     url: `http://127.0.0.1:${port}`,
@@ -70,6 +71,15 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The daemon's key store as SQLite: `headers()` stays synchronous (SQLite writes at once), so
+ * the many tests that build headers inline need no await.
+ */
+function sqliteKeys(ctx: AppContext): SqliteApiKeys {
+  if (!(ctx.apiKeys instanceof SqliteApiKeys)) throw new TypeError('the test daemon runs on the SQLite stores');
+  return ctx.apiKeys;
 }
 
 export interface ByteRoute {

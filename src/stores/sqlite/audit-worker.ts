@@ -1,5 +1,5 @@
 /**
- * The access audit's writer thread (see AuditLog's `background` option in src/audit.ts): it owns
+ * The access audit's writer thread (see SqliteAuditLog's `background` option in audit.ts): it owns
  * its own connection to the index file and inserts the batches the request thread posts, so the
  * inserts (with their two indexes, several µs a row) never run between requests.
  *

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, copyFileSync, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { DatabaseInvalid } from './core/errors.js';
+import { DatabaseInvalid } from '../../core/errors.js';
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 

@@ -1,7 +1,8 @@
 /**
- * The access audit: one row per stream URL issued and per download or media read (and, counted
- * per client, code and minute, the denied attempts: DENIED_CLIENTS_PER_MINUTE), in a SQLite
- * file of its own beside the call index (auditPathFor), read back by `recproxy audit`.
+ * The access audit (src/stores/types.ts `AuditSink`) in SQLite: one row per stream URL issued
+ * and per download or media read (and, counted per client, code and minute, the denied
+ * attempts: DENIED_CLIENTS_PER_MINUTE), in a file of its own beside the call index
+ * (auditPathFor), read back by `recproxy audit`.
  *
  * Cheap on the hot path: `record` only pushes onto an in-memory buffer. The buffer is written
  * in one transaction when it reaches `maxBatch` entries (default 500), at the latest
@@ -12,7 +13,7 @@
  * counted in `dropped`, so a dead disk cannot exhaust memory.
  *
  * `background: true` (what the daemon uses) hands each batch to a writer thread
- * (src/audit-worker.ts) with its own connection to the same file, so the inserts — with the two
+ * (audit-worker.ts) with its own connection to the same file, so the inserts — with the two
  * indexes, 4 µs a row when one call is read and 15–20 µs when reads spread over many calls —
  * never hold the event loop: a 500-row batch held it for milliseconds. Measured on the stream
  * endpoint (wrk -c16, one call), at the same req/s and CPU per request: p99 6–7 ms with in-line
@@ -28,6 +29,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { applyMigrations } from './migrations.js';
+import type { AuditAction, AuditEntry, AuditQuery, AuditRow, AuditSink, DeniedAttempt } from '../types.js';
 
 /** The audit database's schema steps (append only; step i takes user_version i to i+1). */
 export const AUDIT_MIGRATIONS: string[] = [
@@ -138,72 +140,7 @@ export function moveLegacyAudit(index: Database.Database, auditPath: string): nu
   }
 }
 
-export type AuditAction = 'stream_url' | 'download' | 'media';
-
-/** A request refused (UNAUTHORIZED, ORG_FORBIDDEN, CALL_NOT_FOUND, …), for AuditLog.deny. */
-export interface DeniedAttempt {
-  /** The error code answered. */
-  code: string;
-  status: number;
-  client?: string | null;
-  /** The organization named, when the credential was genuine. */
-  org?: string | null;
-  callSid?: string | null;
-  principal?: string | null;
-  /** When it happened; defaults to now. */
-  at?: Date;
-}
-
-export interface AuditEntry {
-  action: AuditAction;
-  org: string;
-  callSid: string;
-  /** API key id, JWT subject or proxy user; null for media reads (the token is the capability). */
-  principal?: string | null;
-  /** The client's address (request.ip). */
-  client?: string | null;
-  /** The HTTP status answered. */
-  status?: number | null;
-  /** Body bytes the socket accepted by the time the response closed (0 for HEAD, 304; the URL issue has none). */
-  bytes?: number | null;
-  /** When it happened; defaults to the moment `record` is called. */
-  at?: Date;
-}
-
-/**
- * A row as stored. `at` is an ISO 8601 UTC timestamp with milliseconds. Denied rows
- * (`action: 'denied'`) also carry `code` and `count`, and may have no organization or call.
- */
-export interface AuditRow {
-  id: number;
-  at: string;
-  action: AuditAction | 'denied';
-  org_id: string | null;
-  call_sid: string | null;
-  principal: string | null;
-  client: string | null;
-  status: number | null;
-  bytes: number | null;
-  code?: string;
-  count?: number;
-}
-
-export interface AuditQuery {
-  sid?: string;
-  org?: string;
-  /** Only rows of this action; without it, every action but `denied`. */
-  action?: AuditAction | 'denied';
-  /** Rows at or after this instant. */
-  since?: Date;
-  /** Rows before this instant. */
-  until?: Date;
-  /** At most this many rows (default 1000, at most 100000). */
-  limit?: number;
-  /** `desc` (the default): newest first; `asc`: oldest first. */
-  order?: 'asc' | 'desc';
-}
-
-export interface AuditLogOptions {
+export interface SqliteAuditLogOptions {
   flushIntervalMs?: number;
   maxBatch?: number;
   /** Entries kept in memory while writes fail; beyond it the oldest are dropped. Default 100000. */
@@ -270,7 +207,7 @@ export interface AuditWorkerData {
 /** The writer thread's module: the .ts source when this file runs as TypeScript (tests). */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './audit-worker.ts' : './audit-worker.js', import.meta.url);
 
-export class AuditLog {
+export class SqliteAuditLog implements AuditSink {
   readonly #db: Database.Database;
   readonly #insertMany: (rows: InsertRow[], denied?: DeniedRow[]) => void;
   readonly #queries = new Map<string, Database.Statement<unknown[], AuditRow>>();
@@ -295,7 +232,7 @@ export class AuditLog {
   #rowsPosted = 0;
 
   /** `db` must already carry AUDIT_MIGRATIONS (openAuditDb). `close()` flushes but never closes `db`. */
-  constructor(db: Database.Database, options: AuditLogOptions = {}) {
+  constructor(db: Database.Database, options: SqliteAuditLogOptions = {}) {
     this.#db = db;
     this.#flushIntervalMs = options.flushIntervalMs ?? 100;
     this.#maxBatch = options.maxBatch ?? 500;
@@ -383,7 +320,7 @@ export class AuditLog {
       entry.status ?? null,
       entry.bytes ?? null,
     ]);
-    if (this.#buffer.length >= this.#maxBatch) this.flush();
+    if (this.#buffer.length >= this.#maxBatch) this.#flush();
     else this.#timer ??= setTimeout(() => this.#onTimer(), this.#flushIntervalMs).unref();
   }
 
@@ -429,7 +366,11 @@ export class AuditLog {
    * writer thread, which writes them shortly).
    * @returns how many were written or handed over (0 when the write failed; see onError)
    */
-  flush(): number {
+  async flush(): Promise<number> {
+    return this.#flush();
+  }
+
+  #flush(): number {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -482,8 +423,8 @@ export class AuditLog {
   }
 
   /** Matching rows; buffered entries are flushed first, so they are included. */
-  query(q: AuditQuery = {}): AuditRow[] {
-    if (!this.#closed) this.flush();
+  async query(q: AuditQuery = {}): Promise<AuditRow[]> {
+    if (!this.#closed) this.#flush();
     if (this.#worker) this.#settle(COUNTER.batches, this.#batchesPosted);
     const where: string[] = [];
     const params: unknown[] = [];
@@ -528,10 +469,10 @@ export class AuditLog {
    * Flushes what is buffered and refuses further records. Idempotent. Does not close the
    * database. In background mode it waits (at most `waitMs`) for the writer thread's last write.
    */
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.flush();
+    this.#flush();
     const worker = this.#worker;
     if (!worker) return;
     worker.postMessage({ close: true });
@@ -544,6 +485,6 @@ export class AuditLog {
 
   #onTimer(): void {
     this.#timer = undefined;
-    this.flush();
+    this.#flush();
   }
 }

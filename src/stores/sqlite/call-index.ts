@@ -1,36 +1,21 @@
 /**
- * The call index (ARCHITECTURE §6): one SQLite row per call, in WAL mode with a busy timeout,
- * migrated by `PRAGMA user_version`. Every lookup is a prepared statement made once.
+ * The call index (src/stores/types.ts `CallIndex`) in SQLite: one row per call, in WAL mode
+ * with a busy timeout, migrated by `PRAGMA user_version`. Every lookup is a prepared statement
+ * made once. The file also holds the API keys (api-keys.ts), on the same connection.
  *
  * The busy timeout is how long a statement waits, blocking its thread, for a lock another
  * process holds: 5 s for the CLI's writes; the daemon lowers it to SERVING_BUSY_TIMEOUT_MS
- * once it has started (src/context.ts), so a locked index fails a request at once
+ * once it has started (openSqliteStores, index.ts), so a locked index fails a request at once
  * (INDEX_BUSY) instead of holding every other request up.
  */
 import type Database from 'better-sqlite3';
 import { AUDIT_MIGRATIONS } from './audit.js';
 import { applyMigrations } from './migrations.js';
-import { API_KEY_MIGRATIONS } from './auth/api-keys.js';
+import { API_KEY_MIGRATIONS } from './api-keys.js';
 import { openDatabaseFile } from './db-file.js';
 import { DataVersion, VersionedCache } from './db-version.js';
-import { CallExists } from './core/errors.js';
-
-export interface CallRow {
-  call_sid: string;
-  org_id: string;
-  to_number: string;
-  from_number: string | null;
-  started_at: string | null;
-  duration_ms: number | null;
-  storage_key: string;
-  content_type: string;
-  size_bytes: number;
-  sha256: string;
-  created_at: string;
-  deleted_at: string | null;
-}
-
-export type NewCall = Omit<CallRow, 'created_at' | 'deleted_at'>;
+import { CallExists } from '../../core/errors.js';
+import type { CallIndex, CallRow, NewCall } from '../types.js';
 
 /** Each entry moves the schema from version i to i+1. Append only. */
 const MIGRATIONS: string[] = [
@@ -51,7 +36,7 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX calls_org_started ON calls (org_id, started_at);`,
   ...API_KEY_MIGRATIONS,
-  // The access audit lived in the index until it got a file of its own (src/audit.ts). The step
+  // The access audit lived in the index until it got a file of its own (audit.ts). The step
   // stays, so versions keep their meaning (AUDIT_MIGRATIONS is append-only: its first step never
   // changes); moveLegacyAudit() moves the rows out and drops the table.
   AUDIT_MIGRATIONS[0]!,
@@ -66,7 +51,8 @@ export const SERVING_BUSY_TIMEOUT_MS = 50;
 const COLUMNS =
   'call_sid, org_id, to_number, from_number, started_at, duration_ms, storage_key, content_type, size_bytes, sha256, created_at, deleted_at';
 
-export class CallIndex {
+export class SqliteCallIndex implements CallIndex {
+  /** The connection; the API keys share it (openSqliteStores). Nothing outside this folder uses it. */
   readonly db: Database.Database;
   /** True when opening it created the file: a new, empty index. */
   readonly created: boolean;
@@ -104,18 +90,16 @@ export class CallIndex {
     this.#found = new VersionedCache(this.dataVersion);
   }
 
-  /** The row for `sid`, deleted or not, in any organization (for operators' CLI). */
-  get(sid: string): CallRow | undefined {
+  async get(sid: string): Promise<CallRow | undefined> {
     return this.#bySid.get(sid);
   }
 
-  /** The live row for `sid` if it belongs to `org`; otherwise undefined, whatever the reason. */
-  find(org: string, sid: string): CallRow | undefined {
+  /** Memoised until the data changes (db-version.ts). */
+  async find(org: string, sid: string): Promise<CallRow | undefined> {
     return this.#found.get(`${org}\u0000${sid}`, () => this.#byOrgSid.get(org, sid));
   }
 
-  /** @throws CallExists when `call_sid` is already indexed */
-  insert(call: NewCall): CallRow {
+  async insert(call: NewCall): Promise<CallRow> {
     const created_at = new Date().toISOString();
     this.#found.invalidate();
     try {
@@ -127,13 +111,22 @@ export class CallIndex {
     return { ...call, created_at, deleted_at: null };
   }
 
-  /** Marks the call deleted; its row stays for bookkeeping. Returns false if nothing changed. */
-  markDeleted(sid: string): boolean {
+  async markDeleted(sid: string): Promise<boolean> {
     this.#found.invalidate();
     return this.#markDeleted.run(new Date().toISOString(), sid).changes > 0;
   }
 
-  close(): void {
+  /** The busy timeout this connection has now, in milliseconds. */
+  get busyTimeoutMs(): number {
+    return this.db.pragma('busy_timeout', { simple: true }) as number;
+  }
+
+  /** Sets how long a statement waits for a lock another process holds. */
+  setBusyTimeout(ms: number): void {
+    this.db.pragma(`busy_timeout = ${Math.trunc(ms)}`);
+  }
+
+  async close(): Promise<void> {
     this.db.close();
   }
 }

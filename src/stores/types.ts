@@ -1,0 +1,201 @@
+/**
+ * The stores behind recproxy: the call index, the API keys and the access audit, as the rest
+ * of the program sees them. Every lookup returns a Promise, so a backend that answers over a
+ * network (PostgreSQL) can stand where SQLite stands today (src/stores/sqlite/). Recording in
+ * the audit stays fire-and-forget: the request path never waits for it.
+ *
+ * An implementation keeps its own caches, and answers a change made by another process (the
+ * CLI revoking a key, registering a call) from the very next request.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// The call index
+
+/** One indexed call. */
+export interface CallRow {
+  call_sid: string;
+  org_id: string;
+  to_number: string;
+  from_number: string | null;
+  started_at: string | null;
+  duration_ms: number | null;
+  storage_key: string;
+  content_type: string;
+  size_bytes: number;
+  sha256: string;
+  created_at: string;
+  deleted_at: string | null;
+}
+
+export type NewCall = Omit<CallRow, 'created_at' | 'deleted_at'>;
+
+export interface CallIndex {
+  /** True when opening it created the index: a new, empty one. */
+  readonly created: boolean;
+  /** The row for `sid`, deleted or not, in any organization (for operators' CLI). */
+  get(sid: string): Promise<CallRow | undefined>;
+  /** The live row for `sid` if it belongs to `org`; otherwise undefined, whatever the reason. */
+  find(org: string, sid: string): Promise<CallRow | undefined>;
+  /** @throws CallExists when `call_sid` is already indexed */
+  insert(call: NewCall): Promise<CallRow>;
+  /** Marks the call deleted; its row stays for bookkeeping. Resolves false if nothing changed. */
+  markDeleted(sid: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// API keys (key format and generation: src/auth/api-keys.ts)
+
+export type ApiKeyScope = 'read' | 'admin';
+
+/** A key as listed: never the secret nor its hash. */
+export interface ApiKeyInfo {
+  id: string;
+  orgs: string[];
+  scope: ApiKeyScope;
+  label: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** What `create` returns: `key` is the only time the secret exists outside the caller. */
+export interface CreatedApiKey extends ApiKeyInfo {
+  key: string;
+}
+
+/** What a genuine, unrevoked key grants. */
+export interface VerifiedApiKey {
+  id: string;
+  orgs: string[];
+  scope: ApiKeyScope;
+}
+
+export interface CreateApiKeyInput {
+  /** One or more organization ids (the X-Organization-Id rule); duplicates are dropped. */
+  orgs: string[];
+  scope?: ApiKeyScope;
+  /** Free text for humans, at most 200 characters, no control characters. */
+  label?: string;
+}
+
+export interface ApiKeys {
+  /**
+   * Issues a key. The returned `key` is shown once and never stored.
+   * @throws InvalidOrganization for an org id outside the X-Organization-Id rule
+   * @throws InvalidRequest for no orgs, an unknown scope, or a bad label
+   */
+  create(input: CreateApiKeyInput): Promise<CreatedApiKey>;
+  /**
+   * What `presented` grants, or undefined when it is malformed, unknown, wrong or revoked (the
+   * caller answers all of these alike). Notes the key's use (`lastUsedAt`) without waiting.
+   */
+  verify(presented: string): Promise<VerifiedApiKey | undefined>;
+  /**
+   * True when `id` is the id of a revoked API key; false for a live key and for any other
+   * principal id (a JWT subject, a proxy's user name).
+   */
+  isRevoked(id: string): Promise<boolean>;
+  /** One key's listing (no secret), revoked or not. */
+  get(id: string): Promise<ApiKeyInfo | undefined>;
+  /** Every key ever issued, oldest first, revoked ones included (see `revokedAt`). No secrets. */
+  list(): Promise<ApiKeyInfo[]>;
+  /** @returns true if the key was live and is now revoked; false if unknown or already revoked */
+  revoke(id: string): Promise<boolean>;
+  /** Live (unrevoked) keys, or every key ever issued with `{ includeRevoked: true }`. */
+  count(options?: { includeRevoked?: boolean }): Promise<number>;
+  /** Writes the pending `lastUsedAt` values. @returns false if values are still pending */
+  flushUses(): Promise<boolean>;
+  /** Writes what is pending and stops. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The access audit
+
+export type AuditAction = 'stream_url' | 'download' | 'media';
+
+export interface AuditEntry {
+  action: AuditAction;
+  org: string;
+  callSid: string;
+  /** API key id, JWT subject or proxy user; null for media reads (the token is the capability). */
+  principal?: string | null;
+  /** The client's address (request.ip). */
+  client?: string | null;
+  /** The HTTP status answered. */
+  status?: number | null;
+  /** Body bytes the socket accepted by the time the response closed (0 for HEAD, 304; the URL issue has none). */
+  bytes?: number | null;
+  /** When it happened; defaults to the moment `record` is called. */
+  at?: Date;
+}
+
+/** A request refused (UNAUTHORIZED, ORG_FORBIDDEN, CALL_NOT_FOUND, …), for AuditSink.deny. */
+export interface DeniedAttempt {
+  /** The error code answered. */
+  code: string;
+  status: number;
+  client?: string | null;
+  /** The organization named, when the credential was genuine. */
+  org?: string | null;
+  callSid?: string | null;
+  principal?: string | null;
+  /** When it happened; defaults to now. */
+  at?: Date;
+}
+
+/**
+ * A row as stored. `at` is an ISO 8601 UTC timestamp with milliseconds. Denied rows
+ * (`action: 'denied'`) also carry `code` and `count`, and may have no organization or call.
+ */
+export interface AuditRow {
+  id: number;
+  at: string;
+  action: AuditAction | 'denied';
+  org_id: string | null;
+  call_sid: string | null;
+  principal: string | null;
+  client: string | null;
+  status: number | null;
+  bytes: number | null;
+  code?: string;
+  count?: number;
+}
+
+export interface AuditQuery {
+  sid?: string;
+  org?: string;
+  /** Only rows of this action; without it, every action but `denied`. */
+  action?: AuditAction | 'denied';
+  /** Rows at or after this instant. */
+  since?: Date;
+  /** Rows before this instant. */
+  until?: Date;
+  /** At most this many rows (default 1000, at most 100000). */
+  limit?: number;
+  /** `desc` (the default): newest first; `asc`: oldest first. */
+  order?: 'asc' | 'desc';
+}
+
+export interface AuditSink {
+  /** Queues one entry; never throws, never waits for the disk. After `close()` it is counted in `dropped`. */
+  record(entry: AuditEntry): void;
+  /**
+   * Counts one denied attempt (per client address, code and minute, bounded); never throws,
+   * never waits for the disk.
+   */
+  deny(attempt: DeniedAttempt): void;
+  /** Writes (or hands over for writing) every queued entry now. @returns how many */
+  flush(): Promise<number>;
+  /** Matching rows; entries recorded before the call are included. */
+  query(q?: AuditQuery): Promise<AuditRow[]>;
+  /** Writes what is queued and refuses further records. Idempotent. */
+  close(): Promise<void>;
+  /** Entries recorded but not yet written. */
+  readonly pending: number;
+  /** Entries thrown away because writes kept failing (or came after close). */
+  readonly dropped: number;
+  /** Where the audit is kept (a file path, for the start-up log). */
+  readonly file: string;
+}
