@@ -1,7 +1,8 @@
 /**
- * The stream endpoint's URL for a call: a presigned storage URL (S3/MinIO, `presigned` mode)
- * or a daemon media URL (local disk, or `proxy` mode). `expires_in` is the URL's remaining
- * lifetime, rounded up to whole seconds.
+ * The stream endpoint's URL for a call: a presigned storage URL (`presigned` mode, from an
+ * adapter declaring that capability: S3/MinIO) or a daemon media URL (storage that does not
+ * presign, local disk; or `proxy` mode). `expires_in` is the URL's remaining lifetime, rounded
+ * up to whole seconds.
  *
  * A URL is handed out again, unchanged, for up to RECPROXY_STREAM_URL_REUSE_SEC after it was
  * made (its `expires_in` shrinking honestly): a player that asks again within that window gets
