@@ -1,7 +1,8 @@
 /**
- * Local filesystem adapter. Objects are files under `root`; URLs handed to browsers are
- * daemon media tokens (the daemon passes its URL signer in). A key can never name a file
- * outside the root: the resolved path, and the real path behind any symlink, must lie inside it.
+ * Local filesystem adapter. Objects are files under `root`. It hands out no URLs of its own
+ * (no presigned-URL capability): browsers reach its bytes through the daemon's `/media/{token}`
+ * URLs. A key can never name a file outside the root: the resolved path, and the real path
+ * behind any symlink, must lie inside it.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createWriteStream, fstat, fstatSync, open, openSync, realpathSync, statSync } from 'node:fs';
@@ -14,13 +15,11 @@ import { InvalidKey, ObjectNotFound, StorageUnavailable } from '../src/core/erro
 import { typeForName } from '../src/core/media-types.js';
 import { FileBody, ReadBudget, type ReadBudgetOptions } from './file-body.js';
 import type {
-  ObjectMeta, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
+  ObjectMeta, OpenedObject, ReadOptions, ReadResult, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 
 export interface LocalAdapterOptions {
   root: string;
-  /** Makes the daemon URL (a media token) for a key. */
-  signUrl: (key: string, options: SignOptions) => SignedUrl;
   /** Read sizes: a budget shared by the open downloads (see adapters/file-body.ts). */
   readBudget?: ReadBudgetOptions;
 }
@@ -39,14 +38,15 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
 export class LocalAdapter implements StorageAdapter {
   readonly name = 'local';
+  /** The root is the recordings directory itself (./data/recordings): keys start at the organization. */
+  readonly recordingsPrefix = '';
+  readonly presignedUrls = false;
   readonly #root: string;
-  readonly #signUrl: LocalAdapterOptions['signUrl'];
   readonly #budget: ReadBudget;
   #realRoot: Promise<string> | undefined;
 
   constructor(options: LocalAdapterOptions) {
     this.#root = resolve(options.root);
-    this.#signUrl = options.signUrl;
     this.#budget = new ReadBudget(options.readBudget);
   }
 
@@ -168,11 +168,6 @@ export class LocalAdapter implements StorageAdapter {
       if (MISSING.has((err as NodeJS.ErrnoException).code ?? '')) return;
       throw mapError(err, key);
     }
-  }
-
-  /** A daemon media URL; makes no request. @throws nothing */
-  async signedUrl(key: string, options: SignOptions): Promise<SignedUrl> {
-    return this.#signUrl(key, options);
   }
 
   /**

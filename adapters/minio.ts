@@ -61,6 +61,8 @@ const OPEN_CODES = [200, 206, 416];
 
 export class MinioAdapter implements StorageAdapter {
   readonly name = 'minio';
+  readonly recordingsPrefix = 'recordings/';
+  readonly presignedUrls = true;
   private readonly client: Client;
   private readonly signer: Client;
   private readonly agent: http.Agent;

@@ -75,6 +75,8 @@ const ATTEMPTS = 2;
 
 export class S3Adapter implements StorageAdapter {
   readonly name = 's3';
+  readonly recordingsPrefix = 'recordings/';
+  readonly presignedUrls = true;
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly timeoutMs: number;

@@ -1,5 +1,5 @@
 /**
- * The configuration schema (ARCHITECTURE §7): one flat object, each setting with its
+ * The configuration schema (docs/architecture.md, "Layers"): one flat object, each setting with its
  * default, the environment variable that sets it, and what a valid value looks like.
  * The JSON config file (RECPROXY_CONFIG) uses the same camelCase keys.
  */

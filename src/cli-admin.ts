@@ -24,7 +24,7 @@ export const KEYS_CREATE: Command<KeysCreateInput> = {
   },
 };
 
-export async function keysCreate(ctx: AppContext, input: KeysCreateInput): Promise<number> {
+export async function keysCreate(ctx: Pick<AppContext, 'apiKeys'>, input: KeysCreateInput): Promise<number> {
   const created = await ctx.apiKeys.create(input);
   process.stdout.write(`${created.key}\n`);
   process.stderr.write(`key ${created.id} (${created.scope}, orgs ${created.orgs.join(', ')}): shown once, store it now\n`);
@@ -33,7 +33,7 @@ export async function keysCreate(ctx: AppContext, input: KeysCreateInput): Promi
 
 export const KEYS_LIST: Command<void> = { usage: 'keys list', check: () => undefined };
 
-export async function keysList(ctx: AppContext): Promise<number> {
+export async function keysList(ctx: Pick<AppContext, 'apiKeys'>): Promise<number> {
   process.stdout.write(JSON.stringify(await ctx.apiKeys.list(), null, 2) + '\n');
   return 0;
 }
@@ -47,7 +47,7 @@ export const KEYS_REVOKE: Command<string> = {
   },
 };
 
-export async function keysRevoke(ctx: AppContext, id: string): Promise<number> {
+export async function keysRevoke(ctx: Pick<AppContext, 'apiKeys'>, id: string): Promise<number> {
   if (!(await ctx.apiKeys.get(id))) throw new ApiKeyNotFound(id);
   const changed = await ctx.apiKeys.revoke(id);
   process.stderr.write(changed ? `key ${id} revoked\n` : `key ${id} was already revoked\n`);
@@ -84,7 +84,7 @@ export const AUDIT: Command<AuditQuery> = {
   },
 };
 
-export async function auditCommand(ctx: AppContext, query: AuditQuery): Promise<number> {
+export async function auditCommand(ctx: Pick<AppContext, 'audit'>, query: AuditQuery): Promise<number> {
   process.stdout.write(JSON.stringify(await ctx.audit.query(query), null, 2) + '\n');
   return 0;
 }

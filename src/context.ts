@@ -1,44 +1,43 @@
 /**
- * Everything a request needs, built once at start from the validated config:
- * the call index, the storage adapter, and the media-token signer.
+ * The wiring, in one place: everything the daemon and the CLI commands use, built once at start
+ * from the validated config, each part from the parts before it: config → media-token signer →
+ * media URLs → storage → stores (index, API keys, audit) → calls service → authenticator. The
+ * context is complete when it is returned and none of its parts is replaced afterwards; the one
+ * thing a daemon on `PORT=0` learns later, its port, is bound explicitly once it listens
+ * (`origin.listening(port)`, src/calls/media-urls.ts).
  */
 import { AuthFailures } from './auth-failures.js';
 import { createAuthenticator, type AuthMode, type Authenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt.js';
+import { MediaUrls, PublicOrigin } from './calls/media-urls.js';
+import { CallsService } from './calls/service.js';
 import { loadSigningKeys } from './signing-keys.js';
 import { createStorage } from './storage.js';
-import { StreamUrlCache } from './stream-url.js';
 import { TokenSigner } from './token.js';
-import { openSqliteStores } from './stores/sqlite/index.js';
+import { openSqliteStores, type SqliteStoreOptions, type Stores } from './stores/sqlite/index.js';
 import type { ApiKeys, AuditSink, CallIndex } from './stores/types.js';
 import type { Config } from '../config/schema.js';
-import type { SignOptions, SignedUrl, StorageAdapter } from './core/storage.js';
+import type { StorageAdapter } from './core/storage.js';
 
 export interface AppContext {
-  config: Config;
-  index: CallIndex;
-  storage: StorageAdapter;
-  signer: TokenSigner;
-  apiKeys: ApiKeys;
-  /** Stream URLs recently issued, reused within RECPROXY_STREAM_URL_REUSE_SEC. */
-  streamUrls: StreamUrlCache;
-  audit: AuditSink;
+  readonly config: Config;
+  /** Signs and verifies media tokens. */
+  readonly signer: TokenSigner;
+  /** Base URL browsers use to reach this daemon (bound to the listening port by `serve` when PORT=0). */
+  readonly origin: PublicOrigin;
+  /** `{publicUrl}/media/{token}` URLs. */
+  readonly mediaUrls: MediaUrls;
+  readonly storage: StorageAdapter;
+  readonly index: CallIndex;
+  readonly apiKeys: ApiKeys;
+  readonly audit: AuditSink;
+  /** Find a call, issue its stream URL, register a recording. */
+  readonly calls: CallsService;
   /** Request headers → Principal, per the configured auth mode. @throws Unauthorized */
-  authenticate: Authenticator;
+  readonly authenticate: Authenticator;
   /** Failed authentications per client address (RECPROXY_AUTH_FAIL_LIMIT_MAX). */
-  authFailures: AuthFailures;
-  /** Base URL browsers use to reach this daemon; known once the server listens. */
-  publicUrl: string;
-  /** A `{publicUrl}/media/{token}` URL for `key`. */
-  mediaUrl(key: string, options: SignOptions, audit?: MediaAudit): SignedUrl;
+  readonly authFailures: AuthFailures;
   close(): Promise<void>;
-}
-
-/** What a media token carries for the access audit. */
-export interface MediaAudit {
-  org: string;
-  sid: string;
-  principal: string;
 }
 
 export interface ContextOptions {
@@ -49,72 +48,74 @@ export interface ContextOptions {
    * migrations and the audit move at start wait the default 5 s.
    */
   indexBusyTimeoutMs?: number;
+  /** Opens the stores: SQLite's by default (tests hand over other implementations of the interfaces). */
+  openStores?: (options: SqliteStoreOptions) => Promise<Stores>;
 }
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<AppContext> {
   const signer = new TokenSigner(loadSigningKeys(config.signingKeys, config.signingKeyFile));
-  const stores = await openSqliteStores({
-    dbPath: config.dbPath,
-    auditDbPath: config.auditDbPath,
-    backgroundAudit: options.backgroundAudit,
-    indexBusyTimeoutMs: options.indexBusyTimeoutMs,
-    onAuditError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
-  });
+  const origin = new PublicOrigin(config.publicUrl, config.host, config.port);
+  const mediaUrls = new MediaUrls(signer, origin);
+  const storage = await createStorage(config);
+
+  let stores: Stores;
+  try {
+    stores = await (options.openStores ?? openSqliteStores)({
+      dbPath: config.dbPath,
+      auditDbPath: config.auditDbPath,
+      backgroundAudit: options.backgroundAudit,
+      indexBusyTimeoutMs: options.indexBusyTimeoutMs,
+      onAuditError: (err, pending) => process.emitWarning(`access audit write failed (${pending} pending): ${String(err)}`),
+    });
+  } catch (err) {
+    // openSqliteStores closed what it had opened; the storage was opened here.
+    await storage.close?.();
+    throw err;
+  }
   const { index, apiKeys, audit } = stores;
-  const ctx: AppContext = {
-    config,
+
+  const calls = new CallsService({
     index,
+    storage,
+    mediaUrls,
+    streamTtl: config.streamTtl,
+    streamMode: config.streamMode as 'presigned' | 'proxy',
+    streamUrlReuseSec: config.streamUrlReuseSec,
+  });
+  const authenticate = createAuthenticator({
+    mode: config.authMode as AuthMode,
+    apiKeys,
+    jwt:
+      config.authMode === 'jwt'
+        ? createJwtVerifier({
+            secret: config.jwtSecret,
+            jwksUrl: config.jwtJwksUrl,
+            issuer: config.jwtIssuer,
+            audience: config.jwtAudience,
+            orgClaim: config.jwtOrgClaim,
+            adminScope: config.jwtAdminScope,
+            jwksTimeoutMs: config.storageTimeoutMs,
+          })
+        : undefined,
+    trustedHeader: { userHeader: config.trustedUserHeader, orgsHeader: config.trustedOrgsHeader },
+  });
+  const authFailures = new AuthFailures(config.authFailLimitMax, config.rateLimitWindowMs);
+
+  return {
+    config,
     signer,
+    origin,
+    mediaUrls,
+    storage,
+    index,
     apiKeys,
     audit,
-    streamUrls: new StreamUrlCache(config.streamUrlReuseSec * 1000),
-    authenticate: createAuthenticator({
-      mode: config.authMode as AuthMode,
-      apiKeys,
-      jwt:
-        config.authMode === 'jwt'
-          ? createJwtVerifier({
-              secret: config.jwtSecret,
-              jwksUrl: config.jwtJwksUrl,
-              issuer: config.jwtIssuer,
-              audience: config.jwtAudience,
-              orgClaim: config.jwtOrgClaim,
-              adminScope: config.jwtAdminScope,
-              jwksTimeoutMs: config.storageTimeoutMs,
-            })
-          : undefined,
-      trustedHeader: { userHeader: config.trustedUserHeader, orgsHeader: config.trustedOrgsHeader },
-    }),
-    authFailures: new AuthFailures(config.authFailLimitMax, config.rateLimitWindowMs),
-    publicUrl: config.publicUrl ?? defaultPublicUrl(config.host, config.port),
-    storage: undefined as unknown as StorageAdapter,
-    mediaUrl(key, options, audit) {
-      const exp = Math.floor(Date.now() / 1000) + options.expiresIn;
-      const token = signer.sign({
-        key,
-        exp,
-        disposition: options.disposition,
-        filename: options.filename,
-        contentType: options.contentType,
-        ...audit,
-      });
-      return { url: `${ctx.publicUrl.replace(/\/+$/, '')}/media/${token}`, expiresAt: new Date(exp * 1000) };
-    },
+    calls,
+    authenticate,
+    authFailures,
     async close() {
-      await ctx.storage.close?.();
+      await storage.close?.();
       await stores.close();
     },
   };
-  try {
-    ctx.storage = await createStorage(config, (key, options) => ctx.mediaUrl(key, options));
-  } catch (err) {
-    await stores.close();
-    throw err;
-  }
-  return ctx;
-}
-
-export function defaultPublicUrl(host: string, port: number): string {
-  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }

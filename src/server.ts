@@ -14,6 +14,9 @@ import { recordingRoutes } from './routes/recording.js';
 import { parseTrustProxy } from '../config/schema.js';
 import type { AppContext } from './context.js';
 
+/** What the server and its routes use of the context (the index only through the calls service). */
+export type ServerDeps = Pick<AppContext, 'config' | 'audit' | 'calls' | 'storage' | 'signer' | 'apiKeys' | 'authenticate' | 'authFailures'>;
+
 /** The error envelope on a raw response, for router failures that happen before Fastify's reply. */
 function rawError(res: ServerResponse, status: number, code: string, message: string): void {
   const body = errorEnvelope(code, message);
@@ -62,7 +65,7 @@ export function trustProxyOption(value: string | undefined): false | string[] | 
   return (_address, hop) => hop < parsed;
 }
 
-export async function buildServer(ctx: AppContext, options: ServerOptions = {}): Promise<FastifyInstance> {
+export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}): Promise<FastifyInstance> {
   const level = ctx.config.logLevel;
   const app = Fastify({
     // Media URLs are capabilities and keys are secrets: neither reaches a log line.

@@ -13,7 +13,7 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  * First log lines: how to get a key when there is none; a new index, where; a warning for an
  * exposed trusted-header mode, and for a proxy hop count (it believes whoever connects).
  */
-export async function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): Promise<void> {
+export async function startupAdvice(ctx: Pick<AppContext, 'config' | 'apiKeys' | 'index'>, log: FastifyBaseLogger): Promise<void> {
   const { authMode, host, trustProxy } = ctx.config;
   if (authMode === 'api-key' && (await ctx.apiKeys.count()) === 0) {
     log.warn('no API keys yet: every /api request will get 401. Create one with: bin/recproxy keys create --org ORG');
@@ -34,6 +34,6 @@ export async function startupAdvice(ctx: AppContext, log: FastifyBaseLogger): Pr
 }
 
 /** Said whenever a command or the daemon starts a new, empty call index. */
-export function newIndexNotice(ctx: AppContext): string {
+export function newIndexNotice(ctx: Pick<AppContext, 'config'>): string {
   return `created a new, empty call index at ${resolve(ctx.config.dbPath)}`;
 }

@@ -1,15 +1,15 @@
-/** Builds the configured storage adapter. S3 and MinIO SDKs load only when used. */
+/**
+ * Builds the configured storage adapter. S3 and MinIO SDKs load only when used. What each can
+ * do (presigned URLs, where new recordings go) it declares itself (src/core/storage.ts).
+ */
 import { LocalAdapter } from '../adapters/local.js';
 import type { Config } from '../config/schema.js';
-import type { SignOptions, SignedUrl, StorageAdapter } from './core/storage.js';
+import type { StorageAdapter } from './core/storage.js';
 
-export async function createStorage(
-  config: Config,
-  mediaUrl: (key: string, options: SignOptions) => SignedUrl,
-): Promise<StorageAdapter> {
+export async function createStorage(config: Config): Promise<StorageAdapter> {
   switch (config.storage) {
     case 'local':
-      return new LocalAdapter({ root: config.localRoot, signUrl: mediaUrl });
+      return new LocalAdapter({ root: config.localRoot });
     case 's3': {
       const { S3Adapter } = await import('../adapters/s3.js');
       return new S3Adapter({

@@ -1,5 +1,5 @@
 /**
- * Media tokens (ARCHITECTURE §3): a URL-safe capability naming a storage key, its expiry,
+ * Media tokens (docs/architecture.md, "One request"): a URL-safe capability naming a storage key, its expiry,
  * disposition, filename and content type (and, for the audit, the call and who was issued it;
  * the payload is signed, not encrypted). Format: `<kid>.<payload>.<signature>`, where payload
  * is base64url JSON and signature is base64url HMAC-SHA256 over `<kid>.<payload>`.

@@ -324,7 +324,7 @@ t.test('secrets and tokens never reach the log', async (t) => {
   const ctx = d.ctx;
   const key = (await ctx.apiKeys.create({ orgs: ['org_a'] })).key;
   const h = { Authorization: `Bearer ${key}`, 'X-Organization-Id': 'org_a', Cookie: 'session=cookie-secret-value' };
-  const base = ctx.publicUrl;
+  const base = ctx.origin.url;
 
   const media = urlOf(await send(`${base}${S('call_l1')}`, 'GET', h));
   const token = media.split('/media/')[1]!;

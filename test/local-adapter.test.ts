@@ -10,7 +10,6 @@ import { TokenSigner } from '../src/token.js';
 import { startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
 
-const signUrl = () => ({ url: 'http://x/media/t', expiresAt: new Date() });
 
 t.test('the local adapter never leaves its root', async (t) => {
   const base = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
@@ -23,7 +22,7 @@ t.test('the local adapter never leaves its root', async (t) => {
   await symlink(outside, join(root, 'linkdir'));
   await writeFile(join(root, 'inside.wav'), 'inside');
   await symlink(join(root, 'inside.wav'), join(root, 'ok-link.wav'));
-  const a = new LocalAdapter({ root, signUrl });
+  const a = new LocalAdapter({ root });
 
   t.equal((await a.stat('inside.wav')).size, 6);
   t.equal((await a.stat('ok-link.wav')).size, 6, 'a link that stays inside is fine');
@@ -50,7 +49,7 @@ t.test('the local adapter never leaves its root', async (t) => {
 
 t.test('open: one lookup, the bytes of that version, ranges, release without reading', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
-  const a = new LocalAdapter({ root, signUrl });
+  const a = new LocalAdapter({ root });
   await a.write('v.wav', Buffer.from('first version'), { contentType: 'audio/wav' });
   const opened = await a.open('v.wav');
   t.equal(opened.meta.size, 13);
@@ -78,7 +77,7 @@ t.test('open: one lookup, the bytes of that version, ranges, release without rea
 
 t.test('a whole-object read sends the size its metadata promised, even if the file grows or shrinks', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
-  const a = new LocalAdapter({ root, signUrl });
+  const a = new LocalAdapter({ root });
   await a.write('g.wav', Buffer.from('0123456789'), { contentType: 'audio/wav' });
   const collect = async (body: Readable) => {
     const chunks: Buffer[] = [];
@@ -98,7 +97,7 @@ t.test('a whole-object read sends the size its metadata promised, even if the fi
 
 t.test('a failed write leaves nothing behind, not even its temporary file', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
-  const a = new LocalAdapter({ root, signUrl });
+  const a = new LocalAdapter({ root });
   const failing = new Readable({
     read() {
       this.push(Buffer.alloc(1024));
@@ -131,7 +130,7 @@ t.test('a FIFO or a socket in the tree is answered as missing, at once, without 
   const listener = createServer().listen(join(root, 'sock.wav'));
   t.teardown(() => listener.close());
   await new Promise((resolve) => listener.once('listening', resolve));
-  const a = new LocalAdapter({ root, signUrl });
+  const a = new LocalAdapter({ root });
   for (const key of ['pipe.wav', 'sock.wav']) {
     // Nothing ever opens the FIFO's other end: an open that waited for one would never return.
     await t.rejects(a.stat(key), { code: 'OBJECT_NOT_FOUND' }, `stat ${key}`);

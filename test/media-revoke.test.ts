@@ -73,7 +73,7 @@ t.test('only API keys are revocable: other principals’ URLs play until they ex
     ['the revoked key', revoked.id, 403],
   ];
   for (const [what, principal, status] of cases) {
-    const { url } = d.ctx.mediaUrl(key, options, principal === undefined ? undefined : { org: ORG, sid: SID, principal });
+    const { url } = d.ctx.mediaUrls.url(key, options, principal === undefined ? undefined : { org: ORG, sid: SID, principal });
     t.equal((await answer(url)).status, status, what);
   }
   t.equal(await d.ctx.apiKeys.isRevoked(revoked.id), true);

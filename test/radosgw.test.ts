@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MinioAdapter } from '../adapters/minio.js';
 import { S3Adapter } from '../adapters/s3.js';
-import type { StorageAdapter } from '../src/core/storage.js';
+import type { PresigningAdapter } from '../src/core/storage.js';
 import { dispositionHeader } from '../src/core/disposition.js';
 import { adapterContract, collect, hungBackend, outage, serveGet } from './helpers/adapter-contract.js';
 import { startDaemon } from './helpers/daemon.js';
@@ -33,7 +33,7 @@ process.env.AWS_SECRET_ACCESS_KEY = rgw.credentials.secretAccessKey;
 type Name = 's3' | 'minio';
 interface Target { endpoint?: string; timeoutMs?: number; credentials?: { accessKeyId: string; secretAccessKey: string } }
 
-function adapterFor(t: Test, name: Name, target: Target = {}): StorageAdapter {
+function adapterFor(t: Test, name: Name, target: Target = {}): PresigningAdapter {
   const endpoint = target.endpoint ?? rgw.endpoint;
   const credentials = target.credentials ?? rgw.credentials;
   const timeoutMs = target.timeoutMs ?? 5000;

@@ -1,5 +1,5 @@
 /**
- * `calls add --file` (registerRecording) takes a regular audio file and nothing else: no
+ * `calls add --file` (src/register-file.ts, then the calls service) takes a regular audio file and nothing else: no
  * symbolic link unless --follow-symlinks, no device, directory or pipe, no bytes that are not
  * audio. A refusal stores nothing and indexes nothing.
  */
@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registerRecording } from '../src/register.js';
+import { registerFile } from '../src/register-file.js';
 import { runCli } from './helpers/cli.js';
 import { startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
@@ -51,12 +51,12 @@ t.test('only a regular audio file is registered; a refusal leaves nothing behind
   ];
   for (const [what, name, followSymlinks, message] of refused) {
     const file = name.startsWith('/') ? name : join(dir, name);
-    await t.rejects(registerRecording(d.ctx, { org: 'org_f', sid: 'call_f1', to: '+1555', file, followSymlinks }), { code: 'INVALID_REQUEST', message }, what);
+    await t.rejects(registerFile(d.ctx.calls, { org: 'org_f', sid: 'call_f1', to: '+1555' }, file, followSymlinks), { code: 'INVALID_REQUEST', message }, what);
   }
   t.equal(await d.ctx.index.get('call_f1'), undefined, 'nothing indexed');
   t.same(await filesUnder(d.ctx.config.localRoot), [], 'nothing stored');
 
-  const row = await registerRecording(d.ctx, { org: 'org_f', sid: 'call_f1', to: '+1555', file: join(dir, 'link-to-tone.wav'), followSymlinks: true });
+  const row = await registerFile(d.ctx.calls, { org: 'org_f', sid: 'call_f1', to: '+1555' }, join(dir, 'link-to-tone.wav'), true);
   t.equal(row.size_bytes, wav.length, 'a followed link to audio is registered');
   t.equal(row.duration_ms, 200);
   const res = await fetch(`${d.url}/api/calls/call_f1/recording/download`, { headers: d.headers('org_f') });

@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../config/load.js';
-import { createAuthenticator } from '../src/auth/authenticate.js';
-import { createContext, defaultPublicUrl } from '../src/context.js';
-import { registerRecording } from '../src/register.js';
+import { createContext } from '../src/context.js';
+import { registerFile } from '../src/register-file.js';
 import { buildServer } from '../src/server.js';
 import { AUDIT_MIGRATIONS } from '../src/stores/sqlite/audit.js';
 import type { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
@@ -171,9 +170,15 @@ t.test('the daemon serves on the stores’ interfaces alone', async (t) => {
     RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
     RECPROXY_LOG_LEVEL: 'silent',
   });
-  const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS });
-  Object.assign(ctx, views(ctx.index, ctx.apiKeys, ctx.audit));
-  ctx.authenticate = createAuthenticator({ mode: 'api-key', apiKeys: ctx.apiKeys });
+  // The context is built on the views: its calls service and authenticator see nothing else.
+  const ctx = await createContext(config, {
+    backgroundAudit: true,
+    indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS,
+    openStores: async (options) => {
+      const stores = await openSqliteStores(options);
+      return { ...views(stores.index, stores.apiKeys, stores.audit), close: () => stores.close() };
+    },
+  });
   const app = await buildServer(ctx, { logger: false });
   t.teardown(async () => {
     await app.close();
@@ -181,12 +186,12 @@ t.test('the daemon serves on the stores’ interfaces alone', async (t) => {
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
-  ctx.publicUrl = defaultPublicUrl('127.0.0.1', typeof address === 'object' && address ? address.port : 0);
-  const url = ctx.publicUrl;
+  ctx.origin.listening(typeof address === 'object' && address ? address.port : 0);
+  const url = ctx.origin.url;
 
   const wav = makeWav(1);
   await writeFile(join(dir, 'a.wav'), wav);
-  await registerRecording(ctx, { org: 'org_s', sid: 'call_v1', to: '+15550000001', file: join(dir, 'a.wav') });
+  await registerFile(ctx.calls, { org: 'org_s', sid: 'call_v1', to: '+15550000001' }, join(dir, 'a.wav'));
   const key = await ctx.apiKeys.create({ orgs: ['org_s'] });
   const admin = await ctx.apiKeys.create({ orgs: ['org_s'], scope: 'admin' });
   const as = (k: string) => ({ Authorization: `Bearer ${k}`, 'X-Organization-Id': 'org_s' });

@@ -1,6 +1,12 @@
 import t from 'tap';
-import { StreamUrlCache, issueStreamUrl } from '../src/stream-url.js';
-import type { AppContext } from '../src/context.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalAdapter } from '../adapters/local.js';
+import { MediaUrls, PublicOrigin, defaultPublicUrl } from '../src/calls/media-urls.js';
+import { CallsService } from '../src/calls/service.js';
+import { StreamUrlCache, issueStreamUrl, type StreamUrlDeps } from '../src/calls/stream-url.js';
+import { TokenSigner } from '../src/token.js';
 import type { CallRow } from '../src/stores/types.js';
 import { startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
@@ -10,16 +16,20 @@ const call: CallRow = {
   storage_key: 'recordings/org_1/call_1.wav', content_type: 'audio/wav', size_bytes: 10, sha256: 'x', created_at: '', deleted_at: null,
 };
 
-/** A context whose storage counts stats and signatures: a real cache, a counting backend. */
+/** What issuing uses, its storage counting stats and signatures: a real cache, a counting backend. */
 const clock = { now: Date.now() };
 
 function fakeContext(reuseSec: number, ttl = 3600) {
   const counts = { stat: 0, sign: 0 };
   const ctx = {
-    config: { streamTtl: ttl, streamMode: 'presigned' },
+    streamTtl: ttl,
+    streamMode: 'presigned',
     streamUrls: new StreamUrlCache(reuseSec * 1000),
+    mediaUrls: { url: () => { throw new Error('a presigning storage needs no media URL'); } },
     storage: {
       name: 's3',
+      presignedUrls: true,
+      recordingsPrefix: 'recordings/',
       async stat() { counts.stat++; return { size: 10, etag: '"e"', lastModified: new Date() }; },
       async signedUrl(_key: string, o: { expiresIn: number }) {
         counts.sign++;
@@ -28,7 +38,7 @@ function fakeContext(reuseSec: number, ttl = 3600) {
         return { url: `https://s3.example/obj?sig=${counts.sign}`, expiresAt: new Date(signedAt + o.expiresIn * 1000) };
       },
     },
-  } as unknown as AppContext;
+  } as unknown as StreamUrlDeps;
   return { ctx, counts };
 }
 
@@ -87,4 +97,67 @@ t.test('through the daemon: the same media URL within the window', async (t) => 
   const [one, two] = [await get(), await get()];
   t.equal(two.url, one.url);
   t.ok(two.expires_in <= one.expires_in);
+});
+
+const signer = new TokenSigner([{ id: 'k1', secret: 'contract-test-secret' }]);
+const SIGN = { expiresIn: 60, disposition: 'inline' as const, filename: 'a.wav', contentType: 'audio/wav' };
+
+t.test('the daemon’s media URL is a media token naming the key (what local storage hands out)', async (t) => {
+  const media = new MediaUrls(signer, new PublicOrigin('http://127.0.0.1:3000', '127.0.0.1', 3000));
+  const before = Date.now();
+  const signed = media.url('calls/a.wav', SIGN);
+  const after = Date.now();
+  t.type(signed.url, 'string');
+  t.ok(new URL(signed.url), 'an absolute URL');
+  t.ok(signed.url.startsWith('http://127.0.0.1:3000/media/'));
+  const at = signed.expiresAt.getTime();
+  t.ok(at >= before + SIGN.expiresIn * 1000 - 1000 && at <= after + SIGN.expiresIn * 1000, 'expiresAt = now + expiresIn');
+  const token = new URL(signed.url).pathname.replace(/^\/media\//, '');
+  const grant = signer.verify(token);
+  t.equal(grant.key, 'calls/a.wav');
+  t.equal(grant.exp * 1000, signed.expiresAt.getTime());
+  t.equal(grant.principal, undefined, 'no audit fields unless given');
+  const audited = signer.verify(new URL(media.url('k.wav', SIGN, { org: 'o', sid: 'call_1', principal: 'p' }).url).pathname.slice('/media/'.length));
+  t.match(audited, { key: 'k.wav', org: 'o', sid: 'call_1', principal: 'p' });
+  t.ok(new MediaUrls(signer, new PublicOrigin('https://rec.example/base/', 'h', 1)).url('k', SIGN).url.startsWith('https://rec.example/base/media/'), 'trailing slashes of the base dropped');
+});
+
+t.test('the public origin: configured, from HOST:PORT, or bound once the server listens (PORT=0)', async (t) => {
+  t.equal(new PublicOrigin('https://rec.example', '0.0.0.0', 0).url, 'https://rec.example', 'configured: whatever the port');
+  const fixed = new PublicOrigin(undefined, '0.0.0.0', 3000);
+  t.equal(fixed.url, 'http://127.0.0.1:3000');
+  fixed.listening(3000);
+  t.equal(fixed.url, 'http://127.0.0.1:3000');
+  const configured = new PublicOrigin('https://rec.example', '127.0.0.1', 0);
+  configured.listening(4567);
+  t.equal(configured.url, 'https://rec.example', 'a configured URL is kept when the server listens');
+  const late = new PublicOrigin(undefined, '::', 0);
+  t.throws(() => late.url, /not known before the server listens/, 'never a URL with port 0');
+  late.listening(4567);
+  t.equal(late.url, 'http://[::1]:4567');
+  late.listening(9999);
+  t.equal(late.url, 'http://[::1]:4567', 'bound once');
+  t.equal(defaultPublicUrl('10.0.0.1', 80), 'http://10.0.0.1:80');
+});
+
+t.test('presigned mode with storage that cannot presign: the daemon’s media URL (a capability, not a name)', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'recproxy-stream-local-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const storage = new LocalAdapter({ root });
+  await storage.write('org_1/call_1.wav', Buffer.from('RIFF'), { contentType: 'audio/wav' });
+  const media = new MediaUrls(signer, new PublicOrigin('http://daemon.example', 'h', 1));
+  const calls = new CallsService({
+    index: { get: async () => undefined, find: async () => undefined, insert: async () => { throw new Error('unused'); } },
+    storage,
+    mediaUrls: media,
+    streamTtl: 600,
+    streamMode: 'presigned',
+    streamUrlReuseSec: 60,
+  });
+  const url = await calls.streamUrl({ ...call, storage_key: 'org_1/call_1.wav' }, 'key1');
+  t.ok(url.url.startsWith('http://daemon.example/media/'), url.url);
+  t.equal(url.expires_in, 600);
+  t.match(signer.verify(url.url.slice('http://daemon.example/media/'.length)), { key: 'org_1/call_1.wav', org: 'org_1', sid: 'call_1', principal: 'key1', disposition: 'inline' });
+  t.equal(calls.streamUrls.size, 1, 'the service keeps the reuse window');
+  await t.rejects(calls.streamUrl({ ...call, storage_key: 'org_1/missing.wav' }, 'key1'), { code: 'OBJECT_NOT_FOUND' }, 'no URL to nothing');
 });

@@ -1,5 +1,5 @@
 /**
- * The one interface every storage backend implements (ARCHITECTURE §5).
+ * The one interface every storage backend implements (docs/architecture.md).
  *
  * Adapters know nothing of HTTP, organizations or calls. Keys they receive are
  * already normalised by `normalizeKey` (src/keys.ts); adapters still refuse a
@@ -90,8 +90,20 @@ export interface OpenedObject {
 }
 
 export interface StorageAdapter {
-  /** Short name: "local", "s3" or "minio". */
+  /** Short name: "local", "s3" or "minio", for logs; never a switch for behaviour (the two properties below are). */
   readonly name: string;
+  /**
+   * Where new recordings go inside the store, prepended to `{org}/{call_sid}-{random}.{ext}`:
+   * '' where the store is the recordings directory itself (local: RECPROXY_LOCAL_ROOT), `recordings/`
+   * where it may hold other things (a bucket; the prefix of docs/deploy.md's IAM policy).
+   */
+  readonly recordingsPrefix: string;
+  /**
+   * Capability: the backend hands out presigned URLs a browser fetches from it directly, and
+   * `signedUrl` is present (s3, minio). False: it has no `signedUrl`, and the daemon serves its
+   * bytes under its own `/media/{token}` URLs (local).
+   */
+  readonly presignedUrls: boolean;
   /**
    * Metadata of the object at `key`.
    * @throws ObjectNotFound, StorageUnavailable
@@ -124,10 +136,19 @@ export interface StorageAdapter {
    */
   delete(key: string): Promise<void>;
   /**
-   * A URL a browser can GET (with Range) until `expiresAt`. Makes no network request.
+   * Present exactly when `presignedUrls` is true: a URL of the backend's own that a browser can
+   * GET (with Range) until `expiresAt`. Makes no network request.
    * @throws StorageUnavailable if the adapter cannot sign
    */
-  signedUrl(key: string, options: SignOptions): Promise<SignedUrl>;
+  signedUrl?(key: string, options: SignOptions): Promise<SignedUrl>;
   /** Release sockets and handles. */
   close?(): Promise<void>;
+}
+
+/** An adapter that declares the presigned-URL capability, with its `signedUrl`. */
+export type PresigningAdapter = StorageAdapter & { readonly presignedUrls: true; signedUrl(key: string, options: SignOptions): Promise<SignedUrl> };
+
+/** Whether `adapter` hands out presigned URLs (its declared capability, not its name). */
+export function presigns(adapter: StorageAdapter): adapter is PresigningAdapter {
+  return adapter.presignedUrls && typeof adapter.signedUrl === 'function';
 }

@@ -35,7 +35,7 @@ const AuditBody = Type.Object({
 });
 
 export const adminRoutes =
-  (ctx: AppContext): FastifyPluginAsync =>
+  (ctx: Pick<AppContext, 'config' | 'audit' | 'authenticate' | 'authFailures'>): FastifyPluginAsync =>
   async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     requireAuth(app, ctx);

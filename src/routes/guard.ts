@@ -27,7 +27,7 @@ declare module 'fastify' {
  * against the client address (ctx.authFailures); an address over its limit gets 429 RATE_LIMITED
  * without its credentials being looked at.
  */
-export function requireAuth(app: FastifyInstance, ctx: AppContext): void {
+export function requireAuth(app: FastifyInstance, ctx: Pick<AppContext, 'authenticate' | 'authFailures'>): void {
   const failures = ctx.authFailures;
   app.addHook('onRequest', async (request, reply) => {
     // While no address has failed, the success path reads neither the address nor the map.
@@ -63,7 +63,7 @@ export const DENIED_CODES: ReadonlySet<string> = new Set([
  * The organization is recorded only when the credential was genuine: before that the header
  * is anyone's word. Called by the error handler, so answered requests pay nothing.
  */
-export function auditDenied(ctx: AppContext, request: FastifyRequest, code: string, status: number): void {
+export function auditDenied(ctx: Pick<AppContext, 'audit'>, request: FastifyRequest, code: string, status: number): void {
   if (!DENIED_CODES.has(code)) return;
   const org = request.principal ? request.headers['x-organization-id'] : undefined;
   const sid = (request.params as { call_sid?: unknown } | undefined)?.call_sid;
@@ -94,7 +94,7 @@ export async function limitRate(app: FastifyInstance, max: number, windowMs: num
  * its status and the body bytes the socket accepted for the client (`request.bytesSent`,
  * counted by sendObject), so aborted reads are in the audit too.
  */
-export function auditResponses(app: FastifyInstance, ctx: AppContext): void {
+export function auditResponses(app: FastifyInstance, ctx: Pick<AppContext, 'audit'>): void {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     // Read now: once the socket is gone (a client that left mid-body, Connection: close),
     // request.ip is undefined unless something happened to read it earlier.

@@ -14,23 +14,27 @@ import { sendObject } from '../bytes/send.js';
 import { auditResponses, limitRate } from './guard.js';
 import type { AppContext } from '../context.js';
 
+/** What this route uses of the context. */
+export type MediaRoutesDeps = Pick<AppContext, 'signer' | 'apiKeys' | 'storage' | 'config' | 'audit'>;
+
 export const mediaRoutes =
-  (ctx: AppContext): FastifyPluginAsync =>
+  (deps: MediaRoutesDeps): FastifyPluginAsync =>
   async (fastify) => {
+    const { signer, apiKeys, storage, config } = deps;
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    await limitRate(app, ctx.config.mediaRateLimitMax, ctx.config.rateLimitWindowMs);
-    auditResponses(app, ctx);
+    await limitRate(app, config.mediaRateLimitMax, config.rateLimitWindowMs);
+    auditResponses(app, deps);
     app.route({
       method: ['GET', 'HEAD'],
       url: '/media/:token',
       schema: { params: MediaParams, response: errorResponses },
       config: { paramsError: TokenInvalid },
       handler: async (request, reply) => {
-        const grant = ctx.signer.verify(request.params.token);
+        const grant = signer.verify(request.params.token);
         request.audited = { action: 'media', org: grant.org ?? '', sid: grant.sid ?? '', principal: grant.principal ?? null };
-        if (grant.principal !== undefined && (await ctx.apiKeys.isRevoked(grant.principal))) throw new TokenRevoked();
+        if (grant.principal !== undefined && (await apiKeys.isRevoked(grant.principal))) throw new TokenRevoked();
         const remaining = Math.max(0, grant.exp - Math.floor(Date.now() / 1000));
-        return sendObject(request, reply, ctx.storage, {
+        return sendObject(request, reply, storage, {
           key: grant.key,
           contentType: grant.contentType,
           contentDisposition: dispositionHeader(grant.disposition, grant.filename),

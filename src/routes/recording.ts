@@ -5,31 +5,30 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { assertOrg } from '../auth/authenticate.js';
 import { dispositionHeader, recordingFilename } from '../core/disposition.js';
-import { CallNotFound } from '../core/errors.js';
 import { CallParams, OrgHeaders, StreamBody, errorResponses } from '../schemas.js';
 import { sendObject } from '../bytes/send.js';
-import { issueStreamUrl } from '../stream-url.js';
 import { auditResponses, limitRate, requireAuth } from './guard.js';
 import type { AuditAction } from '../stores/types.js';
 import type { AppContext } from '../context.js';
 
-export const recordingRoutes =
-  (ctx: AppContext): FastifyPluginAsync =>
-  async (fastify) => {
-    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    requireAuth(app, ctx);
-    await limitRate(app, ctx.config.rateLimitMax, ctx.config.rateLimitWindowMs);
-    auditResponses(app, ctx);
+/** What these routes use of the context. */
+export type RecordingRoutesDeps = Pick<AppContext, 'calls' | 'storage' | 'config' | 'authenticate' | 'authFailures' | 'audit'>;
 
-    /** The call if the principal may read it; anything else is "not found", whatever the reason. */
+export const recordingRoutes =
+  (deps: RecordingRoutesDeps): FastifyPluginAsync =>
+  async (fastify) => {
+    const { calls, storage, config } = deps;
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    requireAuth(app, deps);
+    await limitRate(app, config.rateLimitMax, config.rateLimitWindowMs);
+    auditResponses(app, deps);
+
+    /** The call if the principal may read it (CallsService.findCall), recorded for the audit. */
     const findCall = async (request: FastifyRequest, sid: string, action: AuditAction) => {
       const org = request.headers['x-organization-id'] as string;
       const principal = request.principal!;
-      assertOrg(principal, org);
-      const call = await ctx.index.find(org, sid);
-      if (!call) throw new CallNotFound(sid);
+      const call = await calls.findCall(org, sid, principal);
       request.audited = { action, org, sid: call.call_sid, principal: principal.id };
       return call;
     };
@@ -46,7 +45,7 @@ export const recordingRoutes =
       async (request, reply) => {
         const call = await findCall(request, request.params.call_sid, 'stream_url');
         reply.header('cache-control', 'private, no-store');
-        return { success: true as const, data: await issueStreamUrl(ctx, call, request.principal!.id) };
+        return { success: true as const, data: await calls.streamUrl(call, request.principal!.id) };
       },
     );
 
@@ -57,12 +56,12 @@ export const recordingRoutes =
       schema: { params: CallParams, headers: OrgHeaders, response: errorResponses },
       handler: async (request, reply) => {
         const call = await findCall(request, request.params.call_sid, 'download');
-        return sendObject(request, reply, ctx.storage, {
+        return sendObject(request, reply, storage, {
           key: call.storage_key,
           contentType: call.content_type,
           contentDisposition: dispositionHeader('attachment', recordingFilename(call.to_number, call.content_type)),
           cacheControl: 'private, no-store',
-          maxReadMs: ctx.config.downloadTtl * 1000,
+          maxReadMs: config.downloadTtl * 1000,
         });
       },
     });

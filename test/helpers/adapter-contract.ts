@@ -1,8 +1,10 @@
 /**
- * The one storage-adapter contract (docs/architecture.md). Every adapter runs every case;
- * nothing is skipped. The only per-adapter switch is `fetchable`: whether the test process
- * can GET a signedUrl directly (s3/minio against the loopback server), or the URL points
- * at the daemon (local), in which case only its shape and expiry are checked.
+ * The one storage-adapter contract (src/core/storage.ts; docs/architecture.md). Every adapter runs every case;
+ * nothing is skipped. Capabilities an adapter declares choose cases: with `presignedUrls` its
+ * signedUrl cases run; without it, it must have no `signedUrl` (local: the daemon's media URLs,
+ * test/stream-url.test.ts). The only per-adapter switch is `fetchable`: whether the test
+ * process can GET a signedUrl directly (s3/minio against the loopback server); false: only the
+ * URL's shape and expiry are checked.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -10,14 +12,14 @@ import type { Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ObjectMeta, StorageAdapter } from '../../src/core/storage.js';
+import { presigns, type ObjectMeta, type StorageAdapter } from '../../src/core/storage.js';
 import { decidedBody, openDecided, parseConditions, prefetchHint, type ByteDecision } from '../../src/bytes/index.js';
 import { startBlackhole, startS3Server, startStallingServer } from './s3-server.js';
 
 export interface ContractSubject {
   adapter: StorageAdapter;
   cleanup(): Promise<void>;
-  /** GET on a signed URL from this process reaches the object (s3/minio); false for daemon URLs. */
+  /** GET on a signed URL from this process reaches the object (s3/minio); false where it cannot (or there is none). */
   fetchable: boolean;
   /** How many partial writes (multipart uploads, temp files) the backend holds right now. */
   incompleteUploads(): Promise<number>;
@@ -338,7 +340,18 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
       t.equal((await collect(again.read({ range: { start: 0, end: 9 } }))).length, 10, 'the adapter still serves');
     });
 
+    if (!adapter.presignedUrls) {
+      t.test('no presigned-URL capability: no signedUrl', async (t) => {
+        t.equal(adapter.presignedUrls, false);
+        t.equal(adapter.signedUrl, undefined, 'an adapter that does not declare the capability has no signedUrl');
+        t.notOk(presigns(adapter));
+      });
+      return;
+    }
+
     t.test('signedUrl', async (t) => {
+      t.ok(presigns(adapter), 'an adapter declaring the capability has a signedUrl');
+      if (!presigns(adapter)) return;
       const key = keyFor('signed');
       await adapter.write(key, small, { contentType: 'audio/wav' });
       const expiresIn = 600;

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { SERVING_BUSY_TIMEOUT_MS } from '../../src/stores/sqlite/index.js';
 import { SqliteApiKeys } from '../../src/stores/sqlite/api-keys.js';
-import { createContext, defaultPublicUrl, type AppContext } from '../../src/context.js';
-import { registerRecording, type RegisterInput } from '../../src/register.js';
+import type { RegisterFields } from '../../src/calls/register.js';
+import { createContext, type AppContext } from '../../src/context.js';
+import { registerFile } from '../../src/register-file.js';
 import { buildServer } from '../../src/server.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -22,7 +23,7 @@ export interface Daemon {
   /** Request headers for `org`: an API key holding it (made once, cached) and X-Organization-Id. */
   headers(org: string): Record<string, string>;
   /** Registers `bytes` as the recording of a call, through the same path as `calls add`. */
-  addCall(input: Omit<RegisterInput, 'file'> & { bytes: Buffer; name?: string }): Promise<void>;
+  addCall(input: RegisterFields & { bytes: Buffer; name?: string }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -47,7 +48,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  if (!config.publicUrl) ctx.publicUrl = defaultPublicUrl('127.0.0.1', port);
+  ctx.origin.listening(port);
   let n = 0;
   const keys = new Map<string, string>();
   return {
@@ -62,7 +63,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
     async addCall({ bytes, name, ...input }) {
       const file = join(dir, `${name ?? `upload-${n++}`}.wav`);
       await writeFile(file, bytes);
-      await registerRecording(ctx, { ...input, file });
+      await registerFile(ctx.calls, input, file);
     },
     async stop() {
       await app.close();

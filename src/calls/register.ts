@@ -1,0 +1,172 @@
+/**
+ * Registering a recording from a stream of its bytes: the bytes go to storage first and the
+ * index row second, so the index never points at nothing. Only bytes whose header is audio
+ * (src/audio-sniff.ts) are taken; the SHA-256 is computed while the bytes stream through.
+ * Where the bytes come from (a file the CLI opened: src/register-file.ts; later an upload) is
+ * the caller's business, and so is closing it: the stream is read, never destroyed, here.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Transform, pipeline } from 'node:stream';
+import { SNIFF_BYTES, sniffAudio } from '../audio-sniff.js';
+import { CallExists, InvalidRequest } from '../core/errors.js';
+import { isCallSid, isOrgId } from '../core/ids.js';
+import { normalizeKey } from '../core/keys.js';
+import { extensionForType, isMediaType, typeForName } from '../core/media-types.js';
+import { wavDurationMs } from '../wav.js';
+import type { StorageAdapter } from '../core/storage.js';
+import type { CallIndex, CallRow } from '../stores/types.js';
+
+/** A call's fields, as given: checked by `fieldProblems`. */
+export interface RegisterFields {
+  org: string;
+  sid: string;
+  to: string;
+  from?: string;
+  /** The recording's media type; absent: from the source's name (its extension). */
+  contentType?: string;
+  /** ISO 8601. */
+  startedAt?: string;
+}
+
+export type RegisterField = keyof RegisterFields;
+
+/** One problem with one field; `message` follows the field's name (`sid must be …`). */
+export interface FieldProblem {
+  field: RegisterField;
+  message: string;
+}
+
+/** The bytes of a recording, from their start. */
+export interface RecordingSource {
+  body: Readable;
+  /** Its length in bytes (a file's size, an upload's Content-Length). */
+  size: number;
+  /** What messages call it (a file path as given, an upload's name); its extension gives the content type when the fields do not. */
+  name: string;
+}
+
+/**
+ * Fields that break the rules: INVALID_REQUEST, its message each `{field} {message}`, joined by
+ * "; ", and `problems` naming the fields (a caller words them its own way: the CLI as options).
+ */
+export class InvalidFields extends InvalidRequest {
+  constructor(readonly problems: FieldProblem[]) {
+    super(problems.map((p) => `${p.field} ${p.message}`).join('; '));
+  }
+
+  /** By prototype: @fastify/error's own test would take every INVALID_REQUEST for one of these. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+}
+
+/** What is wrong with the call's fields, one problem per field, in the order of the fields. */
+export function fieldProblems(fields: RegisterFields): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const problem = (field: RegisterField, message: string) => problems.push({ field, message });
+  if (!isCallSid(fields.sid)) problem('sid', 'must be call_ followed by 1-64 letters or digits');
+  if (!isOrgId(fields.org)) problem('org', 'must be 1-128 letters, digits or _ . : -');
+  if (!fields.to || fields.to.length > 64) problem('to', 'must be a phone number or address of 1-64 characters');
+  if (fields.from !== undefined && fields.from.length > 64) problem('from', 'must be at most 64 characters');
+  if (fields.contentType !== undefined && !isMediaType(fields.contentType)) problem('contentType', 'must be a media type such as audio/wav');
+  if (fields.startedAt !== undefined && Number.isNaN(Date.parse(fields.startedAt))) problem('startedAt', 'must be an ISO 8601 time');
+  return problems;
+}
+
+/** The index as registration uses it. */
+export type RegisterIndex = Pick<CallIndex, 'get' | 'insert'>;
+
+export interface RegisterDeps {
+  index: RegisterIndex;
+  storage: StorageAdapter;
+}
+
+/**
+ * `source` may be given as a function that opens it, called once the fields are checked and
+ * the call is known to be new (the CLI opens its file only then).
+ * @throws InvalidFields, InvalidRequest (the bytes are not audio), CallExists, StorageUnavailable,
+ *         and whatever opening the source throws
+ */
+export async function registerRecording(
+  deps: RegisterDeps,
+  fields: RegisterFields,
+  source: RecordingSource | (() => Promise<RecordingSource>),
+): Promise<CallRow> {
+  const problems = fieldProblems(fields);
+  if (problems.length) throw new InvalidFields(problems);
+  if (await deps.index.get(fields.sid)) throw new CallExists(fields.sid);
+  const { body, size, name } = typeof source === 'function' ? await source() : source;
+
+  const { head, bytes } = await peek(body, SNIFF_BYTES);
+  if (!sniffAudio(head)) {
+    throw new InvalidRequest(`${name} is not audio: no WAV, MP3, Ogg, FLAC, GSM, M4A, WebM, AMR, AIFF or AU header`);
+  }
+  const contentType = fields.contentType ?? typeForName(name);
+  // A suffix per registration: two racing registrations of one call_sid never share a key,
+  // so the loser can delete its own bytes without touching the winner's.
+  const unique = randomBytes(4).toString('hex');
+  const key = normalizeKey(`${deps.storage.recordingsPrefix}${fields.org}/${fields.sid}-${unique}.${extensionForType(contentType)}`);
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  let meta;
+  try {
+    // pipeline, not pipe: a failing source destroys the hashing stream, whose error the write reports.
+    meta = await deps.storage.write(key, pipeline(bytes, hashing, () => undefined), { contentType, size });
+  } finally {
+    // Nothing is left reading from the source once the write is over (its owner closes it).
+    bytes.destroy();
+  }
+  try {
+    return await deps.index.insert({
+      call_sid: fields.sid,
+      org_id: fields.org,
+      to_number: fields.to,
+      from_number: fields.from ?? null,
+      started_at: fields.startedAt ?? null,
+      duration_ms: contentType === 'audio/wav' ? wavDurationMs(head, size) : null,
+      storage_key: key,
+      content_type: contentType,
+      size_bytes: meta.size,
+      sha256: hash.digest('hex'),
+    });
+  } catch (err) {
+    // The row lost a race for this call_sid: remove the bytes only this registration wrote.
+    await deps.storage.delete(key).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * The first `n` bytes of `body` (fewer when it is shorter), and a stream of all its bytes from
+ * the start: what was read to look at the head comes first, then the rest of `body`.
+ */
+async function peek(body: Readable, n: number): Promise<{ head: Buffer; bytes: Readable }> {
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const read: Buffer[] = [];
+  let length = 0;
+  let ended = false;
+  while (length < n) {
+    const next = await chunks.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    const chunk = asBuffer(next.value);
+    read.push(chunk);
+    length += chunk.length;
+  }
+  const start = Buffer.concat(read);
+  async function* all(): AsyncGenerator<Buffer> {
+    if (start.length) yield start;
+    if (ended) return;
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield asBuffer(next.value);
+  }
+  return { head: start.subarray(0, n), bytes: Readable.from(all(), { objectMode: false }) };
+}
+
+const asBuffer = (chunk: Buffer | string): Buffer => (typeof chunk === 'string' ? Buffer.from(chunk) : chunk);

@@ -1,0 +1,78 @@
+/**
+ * The calls service: the rules about calls, between the HTTP routes and CLI commands (thin
+ * adapters over it) and the stores. Find a call for an organization, hand out a stream URL for
+ * it, register a recording from a stream of its bytes. It receives the parts it uses (the index,
+ * the storage adapter, the daemon's media URLs and a few settings), not the whole context.
+ */
+import { assertOrg, type Principal } from '../auth/authenticate.js';
+import { CallNotFound } from '../core/errors.js';
+import { registerRecording, type RecordingSource, type RegisterFields } from './register.js';
+import { StreamUrlCache, issueStreamUrl, type StreamUrl, type StreamUrlDeps } from './stream-url.js';
+import type { StorageAdapter } from '../core/storage.js';
+import type { CallIndex, CallRow } from '../stores/types.js';
+import type { MediaUrls } from './media-urls.js';
+
+/** The index as the service uses it. */
+export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'insert'>;
+
+export interface CallsServiceOptions {
+  index: CallsIndex;
+  storage: StorageAdapter;
+  /** The daemon's `/media/{token}` URLs, for storage that does not presign (and `proxy` mode). */
+  mediaUrls: Pick<MediaUrls, 'url'>;
+  /** RECPROXY_STREAM_TTL, seconds. */
+  streamTtl: number;
+  /** RECPROXY_STREAM_MODE. */
+  streamMode: 'presigned' | 'proxy';
+  /** RECPROXY_STREAM_URL_REUSE_SEC: how long a stream URL is handed out again. */
+  streamUrlReuseSec: number;
+}
+
+export class CallsService {
+  readonly #index: CallsIndex;
+  readonly #storage: StorageAdapter;
+  readonly #streams: StreamUrlDeps;
+  /** Stream URLs recently issued, reused within RECPROXY_STREAM_URL_REUSE_SEC. */
+  readonly streamUrls: StreamUrlCache;
+
+  constructor(options: CallsServiceOptions) {
+    this.#index = options.index;
+    this.#storage = options.storage;
+    this.streamUrls = new StreamUrlCache(options.streamUrlReuseSec * 1000);
+    this.#streams = {
+      storage: options.storage,
+      mediaUrls: options.mediaUrls,
+      streamUrls: this.streamUrls,
+      streamTtl: options.streamTtl,
+      streamMode: options.streamMode,
+    };
+  }
+
+  /**
+   * The call `sid` if `principal` may read it as organization `org`. A call of another
+   * organization is answered exactly like a call that does not exist.
+   * @throws OrgForbidden (the principal does not hold `org`), CallNotFound (anything else)
+   */
+  async findCall(org: string, sid: string, principal: Principal): Promise<CallRow> {
+    assertOrg(principal, org);
+    const call = await this.#index.find(org, sid);
+    if (!call) throw new CallNotFound(sid);
+    return call;
+  }
+
+  /**
+   * The stream URL of `call` for the principal `principalId` (src/calls/stream-url.ts).
+   * @throws ObjectNotFound (the recording is not in storage), StorageUnavailable
+   */
+  streamUrl(call: CallRow, principalId: string, nowMs = Date.now()): Promise<StreamUrl> {
+    return issueStreamUrl(this.#streams, call, principalId, nowMs);
+  }
+
+  /**
+   * Register the recording `source` as the call `fields` (src/calls/register.ts).
+   * @throws InvalidFields (naming the fields), InvalidRequest (not audio), CallExists, StorageUnavailable
+   */
+  register(fields: RegisterFields, source: RecordingSource | (() => Promise<RecordingSource>)): Promise<CallRow> {
+    return registerRecording({ index: this.#index, storage: this.#storage }, fields, source);
+  }
+}
