@@ -1,6 +1,6 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { hashKey, isApiKeyId, looksLikeApiKey } from '../src/auth/api-keys.js';
+import { hashKey, isApiKeyId, looksLikeApiKey } from '../src/core/api-keys.js';
 import { API_KEY_MIGRATIONS, SqliteApiKeys } from '../src/stores/sqlite/api-keys.js';
 
 function freshDb(): Database.Database {

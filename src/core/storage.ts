@@ -2,9 +2,9 @@
  * The one interface every storage backend implements (docs/architecture.md).
  *
  * Adapters know nothing of HTTP, organizations or calls. Keys they receive are
- * already normalised by `normalizeKey` (src/keys.ts); adapters still refuse a
+ * already normalised by `normalizeKey` (src/core/keys.ts); adapters still refuse a
  * key that would escape their root. Every error an adapter throws is one of the
- * project's own (src/errors.ts) with the backend's error as `cause`:
+ * project's own (src/core/errors.ts) with the backend's error as `cause`:
  *   - ObjectNotFound      the key holds no object
  *   - StorageUnavailable  the backend refused, timed out or failed
  *   - InvalidKey          the key is not acceptable to this backend

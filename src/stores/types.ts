@@ -7,6 +7,9 @@
  * An implementation keeps its own caches, and answers a change made by another process (the
  * CLI revoking a key, registering a call) from the very next request.
  */
+import type { ApiKeyScope, CreateApiKeyInput } from '../core/api-keys.js';
+
+export type { ApiKeyScope, CreateApiKeyInput };
 
 // ---------------------------------------------------------------------------------------------
 // The call index
@@ -44,9 +47,8 @@ export interface CallIndex {
 }
 
 // ---------------------------------------------------------------------------------------------
-// API keys (key format and generation: src/auth/api-keys.ts)
+// API keys (key format and generation: src/core/api-keys.ts)
 
-export type ApiKeyScope = 'read' | 'admin';
 
 /** A key as listed: never the secret nor its hash. */
 export interface ApiKeyInfo {
@@ -69,14 +71,6 @@ export interface VerifiedApiKey {
   id: string;
   orgs: string[];
   scope: ApiKeyScope;
-}
-
-export interface CreateApiKeyInput {
-  /** One or more organization ids (the X-Organization-Id rule); duplicates are dropped. */
-  orgs: string[];
-  scope?: ApiKeyScope;
-  /** Free text for humans, at most 200 characters, no control characters. */
-  label?: string;
 }
 
 export interface ApiKeys {

@@ -1,6 +1,6 @@
 /**
  * The API keys (src/stores/types.ts `ApiKeys`) in the call index's SQLite file, on the index's
- * connection. The key itself (format, making, hash) is src/auth/api-keys.ts.
+ * connection. The key itself (format, making, hash) is src/core/api-keys.ts.
  *
  * Verification looks the row up by id (a prepared primary-key SELECT, microseconds), then
  * compares hashes. Results are memoised until the database changes (db-version.ts), so
@@ -14,7 +14,7 @@
  * never holds up a request (in WAL mode the reads `verify` makes are not blocked by a writer).
  */
 import type Database from 'better-sqlite3';
-import { apiKeyIdOf, checkNewApiKey, hashKey, isApiKeyId, keyMatchesHash, newApiKey } from '../../auth/api-keys.js';
+import { apiKeyIdOf, checkNewApiKey, hashKey, isApiKeyId, keyMatchesHash, newApiKey } from '../../core/api-keys.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import type { ApiKeyInfo, ApiKeyScope, ApiKeys, CreateApiKeyInput, CreatedApiKey, VerifiedApiKey } from '../types.js';
 

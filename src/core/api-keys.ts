@@ -17,9 +17,19 @@
  * `crypto.timingSafeEqual`.
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { InvalidOrganization, InvalidRequest } from '../core/errors.js';
-import { isOrgId } from '../core/ids.js';
-import type { ApiKeyScope, CreateApiKeyInput } from '../stores/types.js';
+import { InvalidOrganization, InvalidRequest } from './errors.js';
+import { isOrgId } from './ids.js';
+
+/** What a key may do: read recordings, or also read the audit (admin endpoints). */
+export type ApiKeyScope = 'read' | 'admin';
+
+export interface CreateApiKeyInput {
+  /** One or more organization ids (the X-Organization-Id rule); duplicates are dropped. */
+  orgs: string[];
+  scope?: ApiKeyScope;
+  /** Free text for humans, at most 200 characters, no control characters. */
+  label?: string;
+}
 
 export const API_KEY_PREFIX = 'rpk_';
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
