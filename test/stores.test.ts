@@ -40,7 +40,9 @@ t.test('nothing outside src/stores/sqlite/ touches SQLite; the interfaces stand 
     t.ok(sqlite.every((i) => /stores\/sqlite\/index\.js$/.test(i)), `${file}: only the SQLite entry point (${sqlite.join(', ') || 'none'})`);
   }
   const types = readFileSync(join(ROOT, 'src/stores/types.ts'), 'utf8');
-  t.notMatch(types, /^import /m, 'src/stores/types.ts imports nothing');
+  const imports = [...types.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+  t.equal(imports.length, (types.match(/^import /gm) ?? []).length, 'every import of src/stores/types.ts was read');
+  t.ok(imports.every((i) => i!.startsWith('../core/')), `src/stores/types.ts imports only the foundation (${imports.join(', ')})`);
 });
 
 const call = (sid: string, org = 'org_s'): NewCall => ({
