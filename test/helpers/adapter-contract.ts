@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { presigns, type ObjectMeta, type StorageAdapter } from '../../src/core/storage.js';
 import { decidedBody, openDecided, parseConditions, prefetchHint, type ByteDecision } from '../../src/bytes/index.js';
-import { startBlackhole, startS3Server, startStallingServer } from './s3-server.js';
+import { startBlackhole, startS3Server, startStallingServer, type ScriptedAction } from './s3-server.js';
 
 export interface ContractSubject {
   adapter: StorageAdapter;
@@ -548,4 +548,29 @@ export async function neverAnswers(t: Test, make: (options: NetworkOptions) => S
     t.comment(`${label}: ${(elapsed / timeoutMs).toFixed(2)} × the timeout`);
     t.ok(elapsed < 1.8 * timeoutMs, `${label}: within one budget, not two attempts of it`);
   }
+}
+
+/**
+ * A backend that answers a ranged GET with the whole object (200, no Content-Range), for the
+ * adapters that hold a prefetched body (adapters/held-body.ts: s3, minio), on a scripted server.
+ */
+export async function backendIgnoresRange(
+  t: Test,
+  object: Buffer,
+  scripted: (plan?: (n: number, reused: boolean) => ScriptedAction, body?: Buffer<ArrayBuffer>) => Promise<{ adapter: StorageAdapter }>,
+): Promise<void> {
+  const { adapter } = await scripted();
+  const opened = await adapter.open('a.wav', { hint: { start: 10, end: 19 } });
+  t.equal(opened.meta.size, object.length);
+  t.equal(opened.serves?.({ start: 10, end: 19 }), false, 'not the hinted bytes');
+  t.equal(opened.serves?.({ start: 0, end: object.length - 1 }), true, 'the whole object as a range');
+  t.throws(() => opened.read({ range: { start: 10, end: 19 } }), /does not hold those bytes/);
+  t.ok((await collect(opened.read())).equals(object), 'the whole object');
+  t.throws(() => opened.read(), /read after close/, 'one read per handle');
+  await t.rejects(adapter.read('a.wav', { range: { start: 10, end: 19 } }), { code: 'STORAGE_UNAVAILABLE', message: /200 without Content-Range for bytes 10-19/ });
+
+  const empty = await scripted(() => ({ status: 206, contentRange: 'bytes 0--1/0' }), Buffer.alloc(0) as Buffer<ArrayBuffer>);
+  const none = await empty.adapter.open('e.wav', { hint: { suffix: 5 } });
+  t.equal(none.meta.size, 0, 'MinIO\'s `bytes 0--1/0` for a suffix on an empty object');
+  t.equal((await collect(none.read())).length, 0);
 }
