@@ -6,16 +6,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createWriteStream, fstat, fstatSync, open, openSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { InvalidKey, ObjectNotFound, StorageUnavailable } from '../src/core/errors.js';
+import { normalizePrefix } from '../src/core/keys.js';
 import { typeForName } from '../src/core/media-types.js';
 import { FileBody, ReadBudget, type ReadBudgetOptions } from './file-body.js';
 import type {
-  ObjectMeta, OpenedObject, ReadOptions, ReadResult, StorageAdapter, WriteOptions,
+  ListedObject, ObjectMeta, OpenedObject, ReadOptions, ReadResult, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 
 export interface LocalAdapterOptions {
@@ -35,6 +36,8 @@ const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENXIO']);
  * that is not a regular file. For regular files the flag changes nothing, and costs no call.
  */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+/** The temp file `write` renames into place (`.{16 hex}.part`): a write in flight, never listed. */
+const TEMP_FILE = /^\.[0-9a-f]{16}\.part$/;
 
 export class LocalAdapter implements StorageAdapter {
   readonly name = 'local';
@@ -167,6 +170,66 @@ export class LocalAdapter implements StorageAdapter {
     } catch (err) {
       if (MISSING.has((err as NodeJS.ErrnoException).code ?? '')) return;
       throw mapError(err, key);
+    }
+  }
+
+  /**
+   * A walk of the directories under the root that can hold keys starting with `prefix`, one
+   * directory read at a time as the caller iterates. Directories are entered only as what they
+   * are (never through a symbolic link), so the walk stays inside the root and meets no cycle;
+   * a symbolic link to a file is listed when its target lies inside the root (as `stat` serves
+   * it), with the target's size and mtime. Skipped: the temp files of writes in flight, and
+   * anything that is not a regular file (FIFOs, sockets, devices: `stat` refuses them too).
+   * A directory or file removed while the walk runs is passed over.
+   * @throws InvalidKey (prefix), StorageUnavailable (the root or a directory cannot be read)
+   */
+  async *list(prefix: string): AsyncGenerator<ListedObject> {
+    const wanted = normalizePrefix(prefix);
+    let root: string;
+    try {
+      root = await this.#rootReal();
+    } catch (err) {
+      this.#realRoot = undefined; // a root that appears later is looked up again
+      throw new StorageUnavailable(`cannot open the storage root: ${(err as Error).message}`, { cause: err });
+    }
+    const pending = [''];
+    for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+      let entries;
+      try {
+        entries = await readdir(join(root, dir), { withFileTypes: true });
+      } catch (err) {
+        if (dir !== '' && MISSING.has((err as NodeJS.ErrnoException).code ?? '')) continue;
+        throw new StorageUnavailable(`cannot list ${dir || 'the storage root'}: ${(err as Error).message}`, { cause: err });
+      }
+      entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0)); // popped last first: a stable order
+      const files: string[] = [];
+      for (const entry of entries) {
+        const key = dir + entry.name;
+        if (entry.isDirectory()) {
+          const sub = `${key}/`;
+          if (sub.startsWith(wanted) || wanted.startsWith(sub)) pending.push(sub);
+        } else if ((entry.isFile() || entry.isSymbolicLink()) && key.startsWith(wanted) && !TEMP_FILE.test(entry.name)) {
+          files.push(key);
+        }
+      }
+      for (const key of files.reverse()) {
+        const found = await this.#listed(key, root);
+        if (found) yield found;
+      }
+    }
+  }
+
+  /** `key` as listed, or undefined when it is gone, not a regular file, or a link out of the root. */
+  async #listed(key: string, root: string): Promise<ListedObject | undefined> {
+    const path = join(root, key);
+    try {
+      const real = await realpath(path);
+      if (!isWithin(real, root)) return undefined;
+      const info = await stat(real);
+      return info.isFile() ? { key, size: info.size, lastModified: info.mtime } : undefined;
+    } catch (err) {
+      if (MISSING.has((err as NodeJS.ErrnoException).code ?? '')) return undefined;
+      throw new StorageUnavailable(`cannot list ${key}: ${(err as Error).message}`, { cause: err });
     }
   }
 

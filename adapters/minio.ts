@@ -31,8 +31,9 @@ import { Client, InvalidObjectNameError, type ClientOptions } from 'minio';
 import { bodySpan, rangeHeader, sameRange, type ContentRange } from '../src/core/byte-range.js';
 import { dispositionHeader } from '../src/core/disposition.js';
 import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/core/errors.js';
+import { normalizePrefix } from '../src/core/keys.js';
 import type {
-  ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
+  ListedObject, ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
 import { heldObject } from './held-body.js';
@@ -47,6 +48,8 @@ export interface MinioAdapterOptions {
   accessKey: string;
   secretKey: string;
   timeoutMs: number;
+  /** Keys per ListObjectsV2 page (1-1000, S3's maximum and the default); the tests page with a few. */
+  listPageSize?: number;
 }
 
 type Transport = NonNullable<ClientOptions['transport']>;
@@ -68,10 +71,12 @@ export class MinioAdapter implements StorageAdapter {
   private readonly agent: http.Agent;
   private readonly bucket: string;
   private readonly timeoutMs: number;
+  private readonly listPageSize: number;
 
   constructor(options: MinioAdapterOptions) {
     this.bucket = options.bucket;
     this.timeoutMs = options.timeoutMs;
+    this.listPageSize = Math.min(Math.max(1, Math.floor(options.listPageSize ?? 1000)), 1000);
     const internal = endpointOf(options.endpoint);
     this.agent = new (internal.useSSL ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 50 });
     const keys = { accessKey: options.accessKey, secretKey: options.secretKey, region: options.region };
@@ -217,6 +222,36 @@ export class MinioAdapter implements StorageAdapter {
       const mapped = this.fail(err, key);
       if (!hasCode(mapped, 'OBJECT_NOT_FOUND')) throw mapped;
     }
+  }
+
+  /**
+   * ListObjectsV2 one page at a time, through `listObjectsV2Query`: the page the client's
+   * `listObjectsV2` stream fetches, without its fixed 1000 keys a page (so `listPageSize`
+   * holds) and without a stream to destroy when the caller stops early. Each page is read
+   * whole before its keys are handed out, so stopping early leaves no response open.
+   * @throws InvalidKey (prefix), StorageUnavailable (also for a missing bucket)
+   */
+  async *list(prefix: string): AsyncGenerator<ListedObject> {
+    const wanted = normalizePrefix(prefix);
+    let token = '';
+    do {
+      let page;
+      try {
+        page = await calls.run({}, () => this.client.listObjectsV2Query(this.bucket, wanted, token, '', this.listPageSize, ''));
+      } catch (err) {
+        throw this.fail(err, wanted, undefined, false);
+      }
+      for (const item of page.objects) {
+        if (item.name === undefined) continue; // a common prefix: none without a delimiter
+        const size = Number(item.size);
+        if (!Number.isSafeInteger(size) || !(item.lastModified instanceof Date) || Number.isNaN(item.lastModified.getTime())) {
+          throw new StorageUnavailable(`MinIO listed ${item.name} without a size or LastModified`);
+        }
+        yield { key: item.name, size, lastModified: item.lastModified };
+      }
+      token = page.isTruncated ? String(page.nextContinuationToken ?? '') : '';
+      if (page.isTruncated && !token) throw new StorageUnavailable('MinIO answered a truncated listing without NextContinuationToken');
+    } while (token);
   }
 
   /**

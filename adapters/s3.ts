@@ -29,6 +29,7 @@ import {
   DeleteObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   S3Client,
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
@@ -40,8 +41,9 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { bodySpan, rangeHeader, sameRange } from '../src/core/byte-range.js';
 import { dispositionHeader } from '../src/core/disposition.js';
 import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/core/errors.js';
+import { normalizePrefix } from '../src/core/keys.js';
 import type {
-  ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
+  ListedObject, ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
 import { heldObject, type HeldBody } from './held-body.js';
@@ -57,6 +59,8 @@ export interface S3AdapterOptions {
   /** Omitted = the SDK's default credential chain (env, profile, SSO, IMDS, ...). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   timeoutMs: number;
+  /** Keys per ListObjectsV2 page (1-1000, S3's maximum and the default); the tests page with a few. */
+  listPageSize?: number;
 }
 
 interface Identity { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }
@@ -80,6 +84,7 @@ export class S3Adapter implements StorageAdapter {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly timeoutMs: number;
+  private readonly listPageSize: number;
   private readonly signer: SignatureV4;
   private readonly target: Target;
   private readonly internal: Target;
@@ -90,6 +95,7 @@ export class S3Adapter implements StorageAdapter {
   constructor(options: S3AdapterOptions) {
     this.bucket = options.bucket;
     this.timeoutMs = options.timeoutMs;
+    this.listPageSize = Math.min(Math.max(1, Math.floor(options.listPageSize ?? 1000)), 1000);
     const { region, endpoint, credentials, timeoutMs } = options;
     this.client = new S3Client({
       region, endpoint, credentials, forcePathStyle: options.forcePathStyle ?? false, maxAttempts: 2,
@@ -198,6 +204,36 @@ export class S3Adapter implements StorageAdapter {
       const mapped = this.fail(err, key);
       if (!hasCode(mapped, 'OBJECT_NOT_FOUND')) throw mapped;
     }
+  }
+
+  /**
+   * ListObjectsV2, one page (`listPageSize` keys) per request, the next asked for only when the
+   * caller has taken the last key of this one; each page within `timeoutMs`, 2 attempts. The SDK
+   * reads each page whole, so a caller that stops early leaves no response open.
+   * @throws InvalidKey (prefix), StorageUnavailable (also for a missing bucket)
+   */
+  async *list(prefix: string): AsyncGenerator<ListedObject> {
+    const wanted = normalizePrefix(prefix);
+    let token: string | undefined;
+    do {
+      const budget = AbortSignal.timeout(this.timeoutMs);
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({
+          Bucket: this.bucket, Prefix: wanted, MaxKeys: this.listPageSize, ContinuationToken: token,
+        }), { abortSignal: budget });
+      } catch (err) {
+        throw budget.aborted ? this.timedOut(err) : this.fail(err, wanted, undefined, false);
+      }
+      for (const item of page.Contents ?? []) {
+        if (item.Key === undefined || item.Size === undefined || item.LastModified === undefined) {
+          throw new StorageUnavailable('S3 listed an object without Key, Size or LastModified');
+        }
+        yield { key: item.Key, size: item.Size, lastModified: item.LastModified };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated && !token) throw new StorageUnavailable('S3 answered a truncated listing without NextContinuationToken');
+    } while (token);
   }
 
   /**

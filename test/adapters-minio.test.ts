@@ -2,11 +2,13 @@ import t, { type Test } from 'tap';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { MinioAdapter, type MinioAdapterOptions } from '../adapters/minio.js';
-import { adapterContract, backendIgnoresRange, backendOutage, collect, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
+import { adapterContract, backendIgnoresRange, backendOutage, collect, emptyBucket, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
 import { S3RVER_CREDENTIALS, startS3Server, startScriptedServer, type ScriptedAction } from './helpers/s3-server.js';
 import { signatureIsValid } from './helpers/sigv4.js';
 
 const BUCKET = 'recordings';
+/** A few keys a listing page, so the contract's listings page. */
+const LIST_PAGE = 3;
 const server = await startS3Server({ buckets: [BUCKET] });
 t.teardown(() => server.stop());
 
@@ -25,9 +27,9 @@ function adapterFor(t: Test, options: Partial<MinioAdapterOptions> = {}): MinioA
 }
 
 adapterContract(t, 'minio', async () => {
-  const adapter = adapterFor(t);
+  const adapter = adapterFor(t, { listPageSize: LIST_PAGE });
   return {
-    adapter, fetchable: true, cleanup: () => adapter.close(),
+    adapter, fetchable: true, cleanup: () => adapter.close(), listPageSize: LIST_PAGE,
     incompleteUploads: () => server.incompleteUploads(), connections: () => server.connections(),
   };
 });
@@ -94,6 +96,9 @@ t.test('a backend that stalls mid-body fails the body, a slow consumer does not'
 
 t.test('a missing bucket is StorageUnavailable, not ObjectNotFound', (t) =>
   missingBucket(t, (options) => adapterFor(t, options)));
+
+t.test('an empty bucket lists nothing', (t) =>
+  emptyBucket(t, (options) => adapterFor(t, options)));
 
 t.test('an endpoint with a path is refused at construction', async (t) => {
   t.throws(() => new MinioAdapter({

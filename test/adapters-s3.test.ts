@@ -7,10 +7,12 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { S3Adapter, targetOf, type S3AdapterOptions } from '../adapters/s3.js';
 import type { SignOptions } from '../src/core/storage.js';
-import { adapterContract, backendIgnoresRange, backendOutage, collect, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
+import { adapterContract, backendIgnoresRange, backendOutage, collect, emptyBucket, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
 import { S3RVER_CREDENTIALS, startBlackhole, startS3Server, startScriptedServer, type ScriptedAction } from './helpers/s3-server.js';
 
 const BUCKET = 'recordings';
+/** A few keys a listing page, so the contract's listings page. */
+const LIST_PAGE = 3;
 const server = await startS3Server({ buckets: [BUCKET] });
 t.teardown(() => server.stop());
 
@@ -29,9 +31,9 @@ function adapterFor(t: Test, options: Partial<S3AdapterOptions> = {}): S3Adapter
 }
 
 adapterContract(t, 's3', async () => {
-  const adapter = adapterFor(t);
+  const adapter = adapterFor(t, { listPageSize: LIST_PAGE });
   return {
-    adapter, fetchable: true, cleanup: () => adapter.close(),
+    adapter, fetchable: true, cleanup: () => adapter.close(), listPageSize: LIST_PAGE,
     incompleteUploads: () => server.incompleteUploads(), connections: () => server.connections(),
   };
 });
@@ -145,6 +147,9 @@ t.test('a backend that stalls mid-body fails the body, a slow consumer does not'
 
 t.test('a missing bucket is StorageUnavailable, not ObjectNotFound', (t) =>
   missingBucket(t, (options) => adapterFor(t, options)));
+
+t.test('an empty bucket lists nothing', (t) =>
+  emptyBucket(t, (options) => adapterFor(t, options)));
 
 const OBJECT = randomBytes(64 * 1024);
 

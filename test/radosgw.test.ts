@@ -31,15 +31,17 @@ process.env.AWS_ACCESS_KEY_ID = rgw.credentials.accessKeyId;
 process.env.AWS_SECRET_ACCESS_KEY = rgw.credentials.secretAccessKey;
 
 type Name = 's3' | 'minio';
-interface Target { endpoint?: string; timeoutMs?: number; credentials?: { accessKeyId: string; secretAccessKey: string } }
+interface Target { endpoint?: string; timeoutMs?: number; credentials?: { accessKeyId: string; secretAccessKey: string }; listPageSize?: number }
+/** A few keys a listing page, so the contract's listings page against radosgw too. */
+const LIST_PAGE = 3;
 
 function adapterFor(t: Test, name: Name, target: Target = {}): PresigningAdapter {
   const endpoint = target.endpoint ?? rgw.endpoint;
   const credentials = target.credentials ?? rgw.credentials;
-  const timeoutMs = target.timeoutMs ?? 5000;
+  const { timeoutMs = 5000, listPageSize } = target;
   const adapter = name === 's3'
-    ? new S3Adapter({ bucket: BUCKET, region: REGION, endpoint, forcePathStyle: true, credentials, timeoutMs })
-    : new MinioAdapter({ endpoint, bucket: BUCKET, region: REGION, accessKey: credentials.accessKeyId, secretKey: credentials.secretAccessKey, timeoutMs });
+    ? new S3Adapter({ bucket: BUCKET, region: REGION, endpoint, forcePathStyle: true, credentials, timeoutMs, listPageSize })
+    : new MinioAdapter({ endpoint, bucket: BUCKET, region: REGION, accessKey: credentials.accessKeyId, secretKey: credentials.secretAccessKey, timeoutMs, listPageSize });
   t.teardown(() => adapter.close());
   return adapter;
 }
@@ -53,8 +55,8 @@ async function fetchSigned(url: string): Promise<{ status: number; code?: string
 
 for (const name of ['s3', 'minio'] as const) {
   adapterContract(t, `${name} on radosgw`, async () => {
-    const adapter = adapterFor(t, name);
-    return { adapter, fetchable: true, cleanup: async () => adapter.close?.(), incompleteUploads: () => rgw.incompleteUploads(), connections: () => rgw.connections() };
+    const adapter = adapterFor(t, name, { listPageSize: LIST_PAGE });
+    return { adapter, fetchable: true, cleanup: async () => adapter.close?.(), listPageSize: LIST_PAGE, incompleteUploads: () => rgw.incompleteUploads(), connections: () => rgw.connections() };
   });
 }
 

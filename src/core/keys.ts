@@ -23,3 +23,15 @@ export function normalizeKey(raw: string): string {
   if (parts.some((p) => p === '..')) throw new InvalidKey('".." segment');
   return parts.join('/');
 }
+
+/**
+ * A listing prefix in the canonical form of keys: '' (everything) stays '', a trailing '/'
+ * is kept (`a//b/` → `a/b/`), and a partial last segment is kept as it is (`rec`).
+ * @throws InvalidKey as `normalizeKey` does (a ".." segment, an absolute path, ...)
+ */
+export function normalizePrefix(raw: string): string {
+  if (typeof raw !== 'string') throw new InvalidKey('prefix is not a string');
+  if (raw === '' || /^\.(\/+\.)*\/*$/.test(raw)) return ''; // '', '.', './', './/./'
+  const key = normalizeKey(raw);
+  return raw.endsWith('/') ? `${key}/` : key;
+}

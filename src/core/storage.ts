@@ -11,6 +11,16 @@
  */
 import type { Readable } from 'node:stream';
 
+/** One object named by `StorageAdapter.list`. */
+export interface ListedObject {
+  /** The object's key, as `stat` and `read` take it (normalised: relative, slash-separated). */
+  key: string;
+  /** Size in bytes, as `stat` gives it. */
+  size: number;
+  /** As `stat` gives it, to the second (S3's listing carries milliseconds its HEAD drops). */
+  lastModified: Date;
+}
+
 export interface ObjectMeta {
   /** Size in bytes. */
   size: number;
@@ -135,6 +145,16 @@ export interface StorageAdapter {
    * @throws StorageUnavailable
    */
   delete(key: string): Promise<void>;
+  /**
+   * Every object whose key starts with `prefix` (normalised by `normalizePrefix`,
+   * src/core/keys.ts: '' or '/'-ended lists a whole tree, `rec` matches `recordings/…` and
+   * `rec.wav` alike, as S3 does), at any depth, fetched lazily: network adapters ask for one
+   * page at a time, as the caller iterates. Leaving the loop early (`break`) releases what the
+   * listing holds. The order is the backend's (S3: by key; local: directory by directory).
+   * @throws InvalidKey (a prefix that could leave the store), StorageUnavailable (from the
+   *         first or any later step: the backend failed, or the bucket is missing)
+   */
+  list(prefix: string): AsyncIterable<ListedObject>;
   /**
    * Present exactly when `presignedUrls` is true: a URL of the backend's own that a browser can
    * GET (with Range) until `expiresAt`. Makes no network request.

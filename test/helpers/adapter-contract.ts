@@ -12,7 +12,7 @@ import type { Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { presigns, type ObjectMeta, type StorageAdapter } from '../../src/core/storage.js';
+import { presigns, type ListedObject, type ObjectMeta, type StorageAdapter } from '../../src/core/storage.js';
 import { decidedBody, openDecided, parseConditions, prefetchHint, type ByteDecision } from '../../src/bytes/index.js';
 import { startBlackhole, startS3Server, startStallingServer, type ScriptedAction } from './s3-server.js';
 
@@ -25,6 +25,8 @@ export interface ContractSubject {
   incompleteUploads(): Promise<number>;
   /** Open client sockets at the backend server right now (network adapters). */
   connections?(): Promise<number>;
+  /** Keys per listing page the adapter was built with (network adapters): the paging case lists more. */
+  listPageSize?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -33,6 +35,18 @@ export async function collect(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** Every object `adapter.list(prefix)` yields. */
+export async function listAll(adapter: StorageAdapter, prefix: string): Promise<ListedObject[]> {
+  const out: ListedObject[] = [];
+  for await (const item of adapter.list(prefix)) out.push(item);
+  return out;
+}
+
+/** The listed keys, sorted (adapters list in their backend's order). */
+async function listedKeys(adapter: StorageAdapter, prefix: string): Promise<string[]> {
+  return (await listAll(adapter, prefix)).map((item) => item.key).sort();
 }
 
 function keyFor(label: string): string {
@@ -114,7 +128,7 @@ export async function serveGet(adapter: StorageAdapter, key: string, headers: Re
 
 export function adapterContract(t: Test, name: string, make: () => Promise<ContractSubject>): void {
   t.test(`${name}: storage adapter contract`, async (t) => {
-    const { adapter, cleanup, fetchable, incompleteUploads, connections } = await make();
+    const { adapter, cleanup, fetchable, incompleteUploads, connections, listPageSize } = await make();
     t.teardown(cleanup);
     const small = randomBytes(300 * 1024);
 
@@ -340,6 +354,77 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
       t.equal((await collect(again.read({ range: { start: 0, end: 9 } }))).length, 10, 'the adapter still serves');
     });
 
+    t.test('list: nested and partial prefixes, sizes and mtimes as stat gives them', async (t) => {
+      const base = `list-${randomBytes(6).toString('hex')}/`;
+      t.same(await listedKeys(adapter, base), [], 'a prefix nothing was written under lists nothing');
+      t.same(await listedKeys(adapter, base.slice(0, -1)), [], 'nor does it without its slash');
+      const names = [
+        'recordings/org_a/call_1.wav', 'recordings/org_a/call_2.wav', 'recordings/org_ab/call_3.wav',
+        'recordings/org_b/2026/11/call_4.mp3', 'rec.wav', 're.wav', 'other/rec.wav',
+      ];
+      const sizes = new Map<string, number>();
+      for (const [i, name] of names.entries()) {
+        const bytes = randomBytes(100 + i * 37);
+        await adapter.write(base + name, bytes, { contentType: 'audio/wav' });
+        sizes.set(base + name, bytes.length);
+      }
+      const under = (...rel: string[]) => rel.map((name) => base + name).sort();
+      t.same(await listedKeys(adapter, base), under(...names), 'the whole tree, at every depth');
+      t.same(await listedKeys(adapter, `${base}recordings/`), under(...names.slice(0, 4)), 'a directory-like prefix');
+      t.same(await listedKeys(adapter, `${base}recordings/org_a/`), under(...names.slice(0, 2)), 'a nested prefix');
+      t.same(await listedKeys(adapter, `${base}recordings/org_a`), under(...names.slice(0, 3)), '`org_a` also matches `org_ab/…`');
+      t.same(await listedKeys(adapter, `${base}rec`), under(...names.slice(0, 5)), '`rec` matches `recordings/…` and `rec.wav`, not `re.wav`');
+      t.same(await listedKeys(adapter, `${base}recordings/org_b/2026/11/call_4.mp3`), under(names[3]!), 'a whole key as the prefix');
+      t.same(await listedKeys(adapter, `./${base}/recordings//org_a/`), under(...names.slice(0, 2)), 'the prefix is normalised like keys');
+      const everything = (await listedKeys(adapter, '')).filter((key) => key.startsWith(base));
+      t.same(everything, under(...names), "'' lists the whole store");
+      await t.rejects(listAll(adapter, '../'), { code: 'INVALID_STORAGE_KEY' }, 'a prefix that leaves the store is refused');
+      await t.rejects(listAll(adapter, `${base}../../x`), { code: 'INVALID_STORAGE_KEY' });
+
+      const listed = await listAll(adapter, base);
+      t.equal(new Set(listed.map((item) => item.key)).size, listed.length, 'each key once');
+      for (const item of listed) {
+        const meta = await adapter.stat(item.key);
+        t.equal(item.size, sizes.get(item.key), `${item.key}: size as written`);
+        t.equal(item.size, meta.size, `${item.key}: size as stat`);
+        t.ok(item.lastModified instanceof Date, `${item.key}: lastModified is a Date`);
+        t.equal(Math.floor(item.lastModified.getTime() / 1000), Math.floor(meta.lastModified.getTime() / 1000), `${item.key}: mtime as stat, to the second`);
+      }
+      await adapter.delete(`${base}rec.wav`);
+      t.same(await listedKeys(adapter, `${base}rec`), under(...names.slice(0, 4)), 'a deleted object is no longer listed');
+    });
+
+    t.test('list: more keys than a page, and a listing left early', async (t) => {
+      const page = listPageSize ?? 5;
+      const base = `list-many-${randomBytes(6).toString('hex')}/`;
+      const keys = Array.from({ length: 2 * page + 1 }, (_, i) => `${base}${i % 2 ? 'odd/' : ''}k${String(i).padStart(3, '0')}.wav`);
+      for (const key of keys) await adapter.write(key, Buffer.from(key), { contentType: 'audio/wav' });
+      const listed = await listAll(adapter, base);
+      t.equal(listed.length, keys.length, `${keys.length} keys over ${listPageSize ? `pages of ${page}` : 'one walk'}`);
+      t.same(listed.map((item) => item.key).sort(), [...keys].sort(), 'each key once, none missing');
+
+      const before = connections ? await connections() : undefined;
+      for (let i = 0; i < 12; i++) {
+        const iterator = adapter.list(base)[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        t.equal(first.done, false, `listing ${i + 1}: a first key`);
+        await iterator.return?.(undefined);
+        t.same(await iterator.next(), { done: true, value: undefined }, `listing ${i + 1}: done once left`);
+      }
+      let seen = 0;
+      for await (const item of adapter.list(base)) {
+        t.ok(item.key.startsWith(base));
+        if (++seen === page + 1) break; // inside the second page
+      }
+      t.equal(seen, page + 1, 'a for-await loop can break mid-way');
+      if (connections && before !== undefined) {
+        const after = await connections();
+        // A listing that held its response open would keep one socket per abandoned listing (13 here).
+        t.ok(after <= before + 2, `abandoned listings hold no sockets: ${before} before, ${after} after`);
+      }
+      t.equal((await listAll(adapter, base)).length, keys.length, 'the adapter still lists everything');
+    });
+
     if (!adapter.presignedUrls) {
       t.test('no presigned-URL capability: no signedUrl', async (t) => {
         t.equal(adapter.presignedUrls, false);
@@ -423,6 +508,7 @@ export async function outage(t: Test, backend: StoppableBackend, make: (endpoint
   t.equal((await adapter.stat('down/a.wav')).size, bytes.length, 'the same adapter works again');
   t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
   t.ok((await serveGet(adapter, 'down/a.wav', {})).bytes?.equals(bytes), 'open works again');
+  t.same((await listAll(adapter, 'down/')).map((item) => item.key), ['down/a.wav'], 'list works again');
 }
 
 /** Every call on `key` fails with StorageUnavailable, each well before 5 timeouts have passed. */
@@ -434,6 +520,7 @@ async function failsEveryCall(t: Test, adapter: StorageAdapter, key: string, tim
     ['delete', () => adapter.delete(key)],
   ];
   ops.push(['open', () => adapter.open(key, { hint: 'whole' })], ['open without hint', () => adapter.open(key)]);
+  ops.push(['list', () => listAll(adapter, '')], ['list a prefix', () => listAll(adapter, key)]);
   for (const [label, op] of ops) {
     const start = Date.now();
     await t.rejects(op(), { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
@@ -516,7 +603,22 @@ export async function missingBucket(t: Test, make: (options: NetworkOptions) => 
   }
   await t.rejects(adapter.write('a.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'STORAGE_UNAVAILABLE' });
   await t.rejects(adapter.delete('a.wav'), { code: 'STORAGE_UNAVAILABLE' });
+  for (const prefix of ['', 'recordings/']) {
+    const err = (await listAll(adapter, prefix).catch((e: unknown) => e)) as { code?: string; message?: string; cause?: unknown };
+    t.match(err, { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ }, `list '${prefix}': StorageUnavailable`);
+    t.ok(err.cause, `list '${prefix}': with the backend's error as cause`);
+  }
   await t.rejects(make({}).stat('missing/key.wav'), { code: 'OBJECT_NOT_FOUND' }, 'a missing key in a bucket that exists');
+}
+
+/** A bucket that holds nothing lists nothing, whatever the prefix (an s3rver of its own). */
+export async function emptyBucket(t: Test, make: (options: NetworkOptions) => StorageAdapter): Promise<void> {
+  const empty = await startS3Server({ buckets: ['empty'] });
+  t.teardown(() => empty.stop());
+  const adapter = make({ endpoint: empty.endpoint, bucket: 'empty' });
+  for (const prefix of ['', 'recordings/', 'rec']) t.same(await listAll(adapter, prefix), [], `'${prefix}': nothing`);
+  await adapter.write('recordings/a.wav', Buffer.from('x'), { contentType: 'audio/wav' });
+  t.same((await listAll(adapter, '')).map((item) => item.key), ['recordings/a.wav'], 'control: the object written is listed');
 }
 
 /**
@@ -535,7 +637,7 @@ export async function neverAnswers(t: Test, make: (options: NetworkOptions) => S
     ['read', () => adapter.read('x.wav')],
     ['write', () => adapter.write('x.wav', Buffer.from('x'), { contentType: 'audio/wav' })],
   ];
-  ops.push(['open', () => adapter.open('x.wav', { hint: 'whole' })]);
+  ops.push(['open', () => adapter.open('x.wav', { hint: 'whole' })], ['list', () => listAll(adapter, 'x')]);
   for (const [label, op] of ops) {
     const start = Date.now();
     const err = (await op().catch((e: unknown) => e)) as { code?: string; cause?: unknown };
