@@ -9,7 +9,7 @@
  * It does honour Range (206 + Content-Range) and, on signed GETs, response-content-type /
  * response-content-disposition. Three s3rver 3.7.1 gaps are patched below so the contract
  * tests adapters, not s3rver: `Range: bytes=0-0`, suffix ranges and ranges on empty objects,
- * and AbortMultipartUpload. Also here:
+ * and AbortMultipartUpload; and ListObjectsV2 paging, which fails on this Node (below). Also here:
  * fake broken backends (a blackhole, a server that stalls mid-body).
  */
 import { createReadStream } from 'node:fs';
@@ -64,7 +64,10 @@ interface S3rverInstance {
   store: S3rverStore;
 }
 interface S3rverObject { content?: Readable; range?: { start: number; end: number } }
+interface S3rverListed { key: string; size: number; lastModifiedDate: Date; metadata: Record<string, string> }
 interface S3rverStore {
+  getBucket(bucket: string): Promise<object | null>;
+  listObjects(bucket: string, options: { prefix?: string; startAfter?: string; maxKeys?: number }): Promise<{ objects: S3rverListed[]; isTruncated: boolean }>;
   getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3rverObject | null>;
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
   getMetadata(bucket: string, key: string): Promise<Record<string, string>>;
@@ -97,6 +100,7 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
   const { port } = await server.run();
   if (server.httpServer) supportAbortMultipartUpload(server.httpServer, server.store);
   if (server.httpServer) patchSuffixAndEmptyRanges(server.httpServer, server.store);
+  if (server.httpServer) patchListObjectsV2Paging(server.httpServer, server.store);
   const log: ReceivedRequest[] = [];
   server.httpServer?.prependListener('request', (req) => log.push({ method: req.method!, url: req.url!, headers: { ...req.headers } }));
   const buckets = opts.buckets ?? [];
@@ -184,6 +188,53 @@ function patchSuffixAndEmptyRanges(httpServer: Server, store: S3rverStore): void
       () => pass(req, res),
     );
   });
+}
+
+/**
+ * s3rver 3.7.1 makes ListObjectsV2 continuation tokens with DES, which Node's OpenSSL 3 refuses
+ * (without its legacy provider): every truncated listing is a 500 InternalError. Here a
+ * ListObjectsV2 without a delimiter on an existing bucket is answered from s3rver's own store,
+ * the token being the last key listed (base64url), as S3 answers it: Contents (Key,
+ * LastModified, ETag, Size), KeyCount, IsTruncated, NextContinuationToken, and URL-encoded keys
+ * when `encoding-type=url` asks for them (minio-js does). Anything else goes to s3rver.
+ */
+function patchListObjectsV2Paging(httpServer: Server, store: S3rverStore): void {
+  const listeners = httpServer.listeners('request') as RequestListener[];
+  httpServer.removeAllListeners('request');
+  const pass = (req: IncomingMessage, res: ServerResponse) => {
+    for (const listener of listeners) listener.call(httpServer, req, res);
+  };
+  httpServer.on('request', (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://s3rver');
+    const q = url.searchParams;
+    const bucket = decodeURIComponent(url.pathname.slice(1).replace(/\/$/, ''));
+    if (req.method !== 'GET' || q.get('list-type') !== '2' || q.get('delimiter') || bucket === '' || bucket.includes('/')) return pass(req, res);
+    const prefix = q.get('prefix') ?? '';
+    const maxKeys = Math.min(Number(q.get('max-keys') ?? 1000) || 1000, 1000);
+    const token = q.get('continuation-token');
+    const startAfter = token ? Buffer.from(token, 'base64url').toString('utf8') : (q.get('start-after') ?? '');
+    const encode = q.get('encoding-type') === 'url' ? encodeURIComponent : (key: string) => key;
+    void (async () => {
+      if (!(await store.getBucket(bucket))) return pass(req, res); // s3rver's own NoSuchBucket
+      const { objects, isTruncated } = await store.listObjects(bucket, { prefix, startAfter, maxKeys });
+      const contents = objects.map((o) =>
+        `<Contents><Key>${xml(encode(o.key))}</Key><LastModified>${o.lastModifiedDate.toISOString()}</LastModified>` +
+        `<ETag>${xml(o.metadata.etag ?? '')}</ETag><Size>${o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`).join('');
+      const next = isTruncated && objects.length > 0 ? Buffer.from(objects[objects.length - 1]!.key).toString('base64url') : '';
+      const body = '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+        `<Name>${xml(bucket)}</Name><Prefix>${xml(encode(prefix))}</Prefix><KeyCount>${objects.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys>` +
+        `<IsTruncated>${next ? 'true' : 'false'}</IsTruncated>${token ? `<ContinuationToken>${xml(token)}</ContinuationToken>` : ''}` +
+        `${next ? `<NextContinuationToken>${next}</NextContinuationToken>` : ''}${contents}</ListBucketResult>`;
+      res.writeHead(200, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) }).end(body);
+    })().catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>listing failed</Message></Error>');
+    });
+  });
+}
+
+function xml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 /**
