@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createWriteStream, fstat, fstatSync, open, openSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -202,30 +202,34 @@ export class LocalAdapter implements StorageAdapter {
         throw new StorageUnavailable(`cannot list ${dir || 'the storage root'}: ${(err as Error).message}`, { cause: err });
       }
       entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0)); // popped last first: a stable order
-      const files: string[] = [];
+      const files: [key: string, link: boolean][] = [];
       for (const entry of entries) {
         const key = dir + entry.name;
         if (entry.isDirectory()) {
           const sub = `${key}/`;
           if (sub.startsWith(wanted) || wanted.startsWith(sub)) pending.push(sub);
         } else if ((entry.isFile() || entry.isSymbolicLink()) && key.startsWith(wanted) && !TEMP_FILE.test(entry.name)) {
-          files.push(key);
+          files.push([key, entry.isSymbolicLink()]);
         }
       }
-      for (const key of files.reverse()) {
-        const found = await this.#listed(key, root);
+      for (const [key, link] of files.reverse()) {
+        const found = await this.#listed(key, root, link);
         if (found) yield found;
       }
     }
   }
 
-  /** `key` as listed, or undefined when it is gone, not a regular file, or a link out of the root. */
-  async #listed(key: string, root: string): Promise<ListedObject | undefined> {
+  /**
+   * `key` as listed, or undefined when it is gone, not a regular file, or a link out of the
+   * root. Only a link needs its real path: the walk's directories are real ones inside the root.
+   */
+  async #listed(key: string, root: string, link: boolean): Promise<ListedObject | undefined> {
     const path = join(root, key);
     try {
-      const real = await realpath(path);
+      const real = link ? await realpath(path) : path;
       if (!isWithin(real, root)) return undefined;
-      const info = await stat(real);
+      // lstat for what was not a link: one swapped for a link since the directory was read is skipped.
+      const info = link ? await stat(real) : await lstat(path);
       return info.isFile() ? { key, size: info.size, lastModified: info.mtime } : undefined;
     } catch (err) {
       if (MISSING.has((err as NodeJS.ErrnoException).code ?? '')) return undefined;
