@@ -7,6 +7,7 @@ import { ERROR_CONTENT_TYPE, HeadersTooLarge, InvalidRequest, RequestTimeout, er
 import { installErrorHandling } from './http-errors.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
+import { callRoutes } from './routes/calls.js';
 import { auditDenied } from './routes/guard.js';
 import { healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
@@ -100,6 +101,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
   await app.register(healthRoutes);
   await app.register(adminRoutes(ctx));
   await app.register(recordingRoutes(ctx));
+  await app.register(callRoutes(ctx));
   await app.register(mediaRoutes(ctx));
   return app;
 }

@@ -127,6 +127,7 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
       created: index.created,
       get: (sid) => index.get(sid),
       find: (org, sid) => index.find(org, sid),
+      list: (org, filter, after, limit) => index.list(org, filter, after, limit),
       insert: (row) => index.insert(row),
       markDeleted: (sid) => index.markDeleted(sid),
       close: () => index.close(),
