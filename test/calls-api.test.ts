@@ -236,3 +236,16 @@ t.test('listing rules and cursors outside HTTP', async (t) => {
   t.throws(() => decodeCursor('', 'o', 'd'), { code: 'INVALID_CURSOR' });
   t.throws(() => decodeCursor('a.b.c', 'o', 'd'), { code: 'INVALID_CURSOR' });
 });
+
+t.test('one rate-limit bucket per credential across the calls and recording routes', async (t) => {
+  const d = await startDaemon({ RECPROXY_RATE_LIMIT_MAX: '3', RECPROXY_RATE_LIMIT_WINDOW_MS: '600000' });
+  t.teardown(d.stop);
+  await d.addCall({ org: 'org_r', sid: 'call_r1', to: '+1', bytes: wav });
+  t.equal((await get(d, 'org_r', '/api/calls')).status, 200);
+  t.equal((await get(d, 'org_r', '/api/calls/call_r1')).status, 200);
+  t.equal((await get(d, 'org_r', '/api/calls/call_r1/recording/stream')).status, 200);
+  const refused = await get(d, 'org_r', '/api/calls');
+  t.match(refused, { status: 429, body: { error: { code: 'RATE_LIMITED' } } }, 'the fourth request, whichever route');
+  t.ok(Number(refused.headers.get('retry-after')) > 0);
+  t.equal((await get(d, 'org_r', '/api/calls/call_r1/recording/download')).status, 429);
+});

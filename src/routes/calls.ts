@@ -1,19 +1,19 @@
 /**
- * The calls API, read side: one call's metadata and the organization's listing. Guarded like the
- * recording routes (src/routes/guard.ts): authenticated, organization-scoped (another
- * organization's call is CALL_NOT_FOUND), rate-limited; a `read` credential suffices. Neither
- * is in the access audit's reads (no recording bytes or URL leave); refusals are counted as
- * denied attempts like every /api route's.
+ * The calls API, read side: one call's metadata and the organization's listing. Behind the same
+ * guard as the recording routes (guardApi, src/routes/guard.ts, around both in src/server.ts):
+ * authenticated, rate-limited in the same bucket; organization-scoped by the calls service
+ * (another organization's call is CALL_NOT_FOUND); a `read` credential suffices. Neither is in
+ * the access audit's reads (no recording bytes or URL leave: nothing sets `request.audited`);
+ * refusals are counted as denied attempts like every /api route's.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { CallBody, CallListBody, CallListQuery, CallParams, OrgHeaders, errorResponses } from '../schemas.js';
-import { limitRate, requireAuth } from './guard.js';
 import type { CallRow } from '../stores/types.js';
 import type { AppContext } from '../context.js';
 
 /** What these routes use of the context. */
-export type CallRoutesDeps = Pick<AppContext, 'calls' | 'config' | 'authenticate' | 'authFailures'>;
+export type CallRoutesDeps = Pick<AppContext, 'calls'>;
 
 /** A call as the API words it: snake_case, the numbers as `to`/`from`, no storage key. */
 export function callData(call: CallRow) {
@@ -33,10 +33,8 @@ export function callData(call: CallRow) {
 export const callRoutes =
   (deps: CallRoutesDeps): FastifyPluginAsync =>
   async (fastify) => {
-    const { calls, config } = deps;
+    const { calls } = deps;
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    requireAuth(app, deps);
-    await limitRate(app, config.rateLimitMax, config.rateLimitWindowMs);
 
     app.get(
       '/api/calls/:call_sid',
