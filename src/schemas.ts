@@ -29,6 +29,40 @@ export const StreamBody = Type.Object({
   }),
 });
 
+/** A call's metadata as the API answers it (never its storage key). */
+export const CallData = Type.Object({
+  call_sid: Type.String(),
+  to: Type.String(),
+  from: Type.Union([Type.String(), Type.Null()]),
+  started_at: Type.Union([Type.String(), Type.Null()]),
+  duration_ms: Type.Union([Type.Integer(), Type.Null()]),
+  content_type: Type.String(),
+  size_bytes: Type.Integer(),
+  sha256: Type.String(),
+  created_at: Type.String(),
+});
+
+export const CallBody = Type.Object({ success: Type.Literal(true), data: CallData });
+
+/** GET /api/calls: filters, page size and cursor (README: Endpoints). */
+export const CallListQuery = Type.Object(
+  {
+    to: Type.Optional(Type.String({ minLength: 1, maxLength: 65, description: 'exact, or a prefix when it ends in *' })),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 65, description: 'exact, or a prefix when it ends in *' })),
+    since: Type.Optional(Type.String({ format: 'date-time', description: 'started_at at or after it' })),
+    until: Type.Optional(Type.String({ format: 'date-time', description: 'started_at before it' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+  },
+  { additionalProperties: false },
+);
+
+export const CallListBody = Type.Object({
+  success: Type.Literal(true),
+  data: Type.Array(CallData),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
+
 /** Every status an API route may answer with an error body. */
 export const errorResponses = {
   400: ErrorBody,

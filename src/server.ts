@@ -7,7 +7,8 @@ import { ERROR_CONTENT_TYPE, HeadersTooLarge, InvalidRequest, RequestTimeout, er
 import { installErrorHandling } from './http-errors.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
-import { auditDenied } from './routes/guard.js';
+import { callRoutes } from './routes/calls.js';
+import { auditDenied, guardApi } from './routes/guard.js';
 import { healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { recordingRoutes } from './routes/recording.js';
@@ -99,7 +100,12 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
   }
   await app.register(healthRoutes);
   await app.register(adminRoutes(ctx));
-  await app.register(recordingRoutes(ctx));
+  // One guard around the recording and calls routes: a credential's rate limit counts both.
+  await app.register(async (api) => {
+    await guardApi(api, ctx);
+    await api.register(recordingRoutes(ctx));
+    await api.register(callRoutes(ctx));
+  });
   await app.register(mediaRoutes(ctx));
   return app;
 }

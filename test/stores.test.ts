@@ -120,6 +120,32 @@ t.test('the benchmark fixtures: an index filled in one go, and a consistent copy
   t.equal(await stores.index.find('org_g', 'call_g1000'), undefined, 'exactly count rows');
 });
 
+t.test('an index from before the listing is migrated: its rows are listed in order', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-stores-listing-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dbPath = join(dir, 'index.db');
+  const first = await openSqliteStores({ dbPath });
+  await first.index.insert({ ...call('call_l1'), started_at: '2026-01-01T00:00:00Z' });
+  await first.index.insert({ ...call('call_l2'), started_at: '2026-01-01T02:00:00+01:00' });
+  await first.index.insert(call('call_l3'));
+  await first.close();
+  // Undo the listing's step by hand: the file as the previous recproxy left it.
+  const db = new Database(dbPath);
+  const version = db.pragma('user_version', { simple: true }) as number;
+  db.exec('DROP INDEX calls_org_listing; ALTER TABLE calls DROP COLUMN started_ms');
+  db.pragma(`user_version = ${version - 1}`);
+  db.close();
+
+  const stores = await openSqliteStores({ dbPath });
+  t.teardown(() => stores.close());
+  const listed = await stores.index.list('org_s', {}, undefined, 10);
+  t.same(listed.map((l) => l.call.call_sid), ['call_l2', 'call_l1', 'call_l3']);
+  t.same(listed[0]!.position, { startedMs: Date.UTC(2026, 0, 1, 1), seq: 2 });
+  t.same(await stores.index.list('org_s', {}, listed[0]!.position, 10).then((l) => l.map((c) => c.call.call_sid)), ['call_l1', 'call_l3']);
+  t.same(await stores.index.list('org_s', {}, listed[2]!.position, 10), [], 'nothing after the last');
+  t.same(await stores.index.list('org_x', {}, undefined, 10), [], 'another organization has none');
+});
+
 /** Objects with the interfaces' members and nothing else: what another backend would hand over. */
 function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: CallIndex; apiKeys: ApiKeys; audit: AuditSink } {
   return {
@@ -127,6 +153,7 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
       created: index.created,
       get: (sid) => index.get(sid),
       find: (org, sid) => index.find(org, sid),
+      list: (org, filter, after, limit) => index.list(org, filter, after, limit),
       insert: (row) => index.insert(row),
       markDeleted: (sid) => index.markDeleted(sid),
       close: () => index.close(),
@@ -205,6 +232,8 @@ t.test('the daemon serves on the stores’ interfaces alone', async (t) => {
   const download = await fetch(`${url}/api/calls/call_v1/recording/download`, { headers: as(key.key) });
   t.ok(Buffer.from(await download.arrayBuffer()).equals(wav), 'the download');
   t.equal((await fetch(`${url}/api/calls/call_none/recording/download`, { headers: as(key.key) })).status, 404);
+  const listing = await fetch(`${url}/api/calls?to=%2B1555*`, { headers: as(key.key) });
+  t.match(await listing.json(), { success: true, data: [{ call_sid: 'call_v1', to: '+15550000001' }], next_cursor: null }, 'the listing');
 
   t.equal(await ctx.apiKeys.revoke(key.id), true);
   t.equal((await fetch(media)).status, 403, 'a revoked key’s media URL is refused');

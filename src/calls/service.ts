@@ -11,9 +11,10 @@ import { StreamUrlCache, issueStreamUrl, type StreamUrl, type StreamUrlDeps } fr
 import type { StorageAdapter } from '../core/storage.js';
 import type { CallIndex, CallRow } from '../stores/types.js';
 import type { MediaUrls } from './media-urls.js';
+import { encodeCursor, parseListQuery, type CallPage, type ListQuery } from './listing.js';
 
 /** The index as the service uses it. */
-export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'insert'>;
+export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert'>;
 
 export interface CallsServiceOptions {
   index: CallsIndex;
@@ -58,6 +59,24 @@ export class CallsService {
     const call = await this.#index.find(org, sid);
     if (!call) throw new CallNotFound(sid);
     return call;
+  }
+
+  /**
+   * One page of the live calls of `org` that `principal` may read, in the listing order
+   * (src/calls/listing.ts), with the cursor of the next page.
+   * @throws OrgForbidden, InvalidRequest (a bad limit, since or until), InvalidCursor
+   */
+  async listCalls(org: string, query: ListQuery, principal: Principal): Promise<CallPage> {
+    assertOrg(principal, org);
+    const { filter, after, limit, digest } = parseListQuery(org, query);
+    // One more than asked: whether a next page exists, without an empty last page.
+    const rows = await this.#index.list(org, filter, after, limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      calls: page.map((r) => r.call),
+      next_cursor: rows.length > limit && last ? encodeCursor(org, digest, last.position) : null,
+    };
   }
 
   /**

@@ -35,6 +35,8 @@ export const RecordingNotFound = createError(
   404,
 );
 export const CallExists = createError('CALL_EXISTS', 'call %s is already indexed', 409);
+/** A listing's `cursor` that is malformed, altered, or made for another organization or other filters. */
+export const InvalidCursor = createError('INVALID_CURSOR', 'invalid cursor: %s', 400);
 
 // Auth and capabilities
 export const Unauthorized = createError('UNAUTHORIZED', '%s', 401);

@@ -114,3 +114,13 @@ export function auditResponses(app: FastifyInstance, ctx: Pick<AppContext, 'audi
     });
   });
 }
+
+/**
+ * The guard of the API routes (src/server.ts registers the recording and calls routes inside
+ * it): authentication, one rate-limit bucket per credential across them all, the access audit.
+ */
+export async function guardApi(app: FastifyInstance, ctx: Pick<AppContext, 'config' | 'authenticate' | 'authFailures' | 'audit'>): Promise<void> {
+  requireAuth(app, ctx);
+  await limitRate(app, ctx.config.rateLimitMax, ctx.config.rateLimitWindowMs);
+  auditResponses(app, ctx);
+}

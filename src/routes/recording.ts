@@ -1,28 +1,25 @@
 /**
  * The recording API (recording-api.txt): the stream URL and the download. Every request is
- * authenticated, must name an organization its credential holds, and sees only that
- * organization's calls: another organization's call is answered like a missing one.
+ * authenticated (guardApi, src/routes/guard.ts, around it in src/server.ts), must name an
+ * organization its credential holds, and sees only that organization's calls: another
+ * organization's call is answered like a missing one.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { dispositionHeader, recordingFilename } from '../core/disposition.js';
 import { CallParams, OrgHeaders, StreamBody, errorResponses } from '../schemas.js';
 import { sendObject } from '../bytes/send.js';
-import { auditResponses, limitRate, requireAuth } from './guard.js';
 import type { AuditAction } from '../stores/types.js';
 import type { AppContext } from '../context.js';
 
 /** What these routes use of the context. */
-export type RecordingRoutesDeps = Pick<AppContext, 'calls' | 'storage' | 'config' | 'authenticate' | 'authFailures' | 'audit'>;
+export type RecordingRoutesDeps = Pick<AppContext, 'calls' | 'storage' | 'config'>;
 
 export const recordingRoutes =
   (deps: RecordingRoutesDeps): FastifyPluginAsync =>
   async (fastify) => {
     const { calls, storage, config } = deps;
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    requireAuth(app, deps);
-    await limitRate(app, config.rateLimitMax, config.rateLimitWindowMs);
-    auditResponses(app, deps);
 
     /** The call if the principal may read it (CallsService.findCall), recorded for the audit. */
     const findCall = async (request: FastifyRequest, sid: string, action: AuditAction) => {

@@ -32,6 +32,35 @@ export interface CallRow {
 
 export type NewCall = Omit<CallRow, 'created_at' | 'deleted_at'>;
 
+/** A text field's condition in a listing: equal to `exact`, or starting with `prefix`. */
+export type TextMatch = { exact: string } | { prefix: string };
+
+/** Which live calls of an organization a listing holds (every condition must hold). */
+export interface CallFilter {
+  to?: TextMatch;
+  from?: TextMatch;
+  /** `started_at` at or after this instant (calls without one are left out). */
+  since?: Date;
+  /** `started_at` before this instant (calls without one are left out). */
+  until?: Date;
+}
+
+/**
+ * A call's place in the listing order: `startedMs` is its `started_at` in milliseconds (null when
+ * it has none, or one the index cannot read as ISO 8601), `seq` its registration order (larger
+ * is later). The order: `startedMs` descending with null last, then `seq` descending.
+ */
+export interface ListPosition {
+  startedMs: number | null;
+  seq: number;
+}
+
+/** One call of a listing, with its place in the order (what a cursor is made of). */
+export interface ListedCall {
+  call: CallRow;
+  position: ListPosition;
+}
+
 export interface CallIndex {
   /** True when opening it created the index: a new, empty one. */
   readonly created: boolean;
@@ -39,6 +68,12 @@ export interface CallIndex {
   get(sid: string): Promise<CallRow | undefined>;
   /** The live row for `sid` if it belongs to `org`; otherwise undefined, whatever the reason. */
   find(org: string, sid: string): Promise<CallRow | undefined>;
+  /**
+   * Up to `limit` live calls of `org` matching `filter`, in the listing order (ListPosition),
+   * from just after `after` (from the start without it). Rows added later that sort after
+   * `after` are found by the next call; none is returned twice.
+   */
+  list(org: string, filter: CallFilter, after: ListPosition | undefined, limit: number): Promise<ListedCall[]>;
   /** @throws CallExists when `call_sid` is already indexed */
   insert(call: NewCall): Promise<CallRow>;
   /** Marks the call deleted; its row stays for bookkeeping. Resolves false if nothing changed. */

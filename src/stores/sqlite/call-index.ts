@@ -15,7 +15,7 @@ import { API_KEY_MIGRATIONS } from './api-keys.js';
 import { openDatabaseFile } from './db-file.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from '../../core/errors.js';
-import type { CallIndex, CallRow, NewCall } from '../types.js';
+import type { CallFilter, CallIndex, CallRow, ListPosition, ListedCall, NewCall, TextMatch } from '../types.js';
 
 /** Each entry moves the schema from version i to i+1. Append only. */
 const MIGRATIONS: string[] = [
@@ -40,6 +40,11 @@ const MIGRATIONS: string[] = [
   // stays, so versions keep their meaning (AUDIT_MIGRATIONS is append-only: its first step never
   // changes); moveLegacyAudit() moves the rows out and drops the table.
   AUDIT_MIGRATIONS[0]!,
+  // The listing (`list`): started_at as epoch milliseconds, whatever ISO 8601 form it was
+  // written in (NULL when absent or unreadable), and an index in the listing order over live rows.
+  `ALTER TABLE calls ADD COLUMN started_ms INTEGER
+     GENERATED ALWAYS AS (CAST(ROUND(unixepoch(started_at, 'subsec') * 1000) AS INTEGER)) VIRTUAL;
+   CREATE INDEX calls_org_listing ON calls (org_id, started_ms, id) WHERE deleted_at IS NULL;`,
 ];
 
 /**
@@ -64,6 +69,8 @@ export class SqliteCallIndex implements CallIndex {
   readonly #markDeleted: Database.Statement<[string, string]>;
   /** Live rows by org and call, until the database changes. */
   readonly #found: VersionedCache<CallRow>;
+  /** The listing statements, by their SQL (one per combination of filters). */
+  readonly #listings = new Map<string, Database.Statement<unknown[], CallRow & { pos_ms: number | null; pos_seq: number }>>();
 
   /** @throws DatabaseInvalid when `path` exists but is empty or not a SQLite database */
   constructor(path: string) {
@@ -97,6 +104,48 @@ export class SqliteCallIndex implements CallIndex {
   /** Memoised until the data changes (db-version.ts). */
   async find(org: string, sid: string): Promise<CallRow | undefined> {
     return this.#found.get(`${org}\u0000${sid}`, () => this.#byOrgSid.get(org, sid));
+  }
+
+  async list(org: string, filter: CallFilter, after: ListPosition | undefined, limit: number): Promise<ListedCall[]> {
+    const where = ['org_id = ?', 'deleted_at IS NULL'];
+    const args: unknown[] = [org];
+    const text = (column: string, match: TextMatch | undefined) => {
+      if (!match) return;
+      if ('exact' in match) {
+        where.push(`${column} = ?`);
+        args.push(match.exact);
+      } else {
+        // GLOB is case-sensitive, unlike LIKE; its wildcards in the prefix are bracketed.
+        where.push(`${column} GLOB ?`);
+        args.push(`${match.prefix.replace(/[*?[]/g, '[$&]')}*`);
+      }
+    };
+    text('to_number', filter.to);
+    text('from_number', filter.from);
+    if (filter.since) {
+      where.push('started_ms >= ?');
+      args.push(filter.since.getTime());
+    }
+    if (filter.until) {
+      where.push('started_ms < ?');
+      args.push(filter.until.getTime());
+    }
+    if (after) {
+      // Everything after `after` in the order: started_ms descending (NULL last), then id descending.
+      if (after.startedMs === null) {
+        where.push('(started_ms IS NULL AND id < ?)');
+        args.push(after.seq);
+      } else {
+        where.push('(started_ms < ? OR (started_ms = ? AND id < ?) OR started_ms IS NULL)');
+        args.push(after.startedMs, after.startedMs, after.seq);
+      }
+    }
+    args.push(limit);
+    const sql = `SELECT ${COLUMNS}, started_ms AS pos_ms, id AS pos_seq FROM calls
+                 WHERE ${where.join(' AND ')} ORDER BY started_ms DESC, id DESC LIMIT ?`;
+    let statement = this.#listings.get(sql);
+    if (!statement) this.#listings.set(sql, (statement = this.db.prepare(sql)));
+    return statement.all(...args).map(({ pos_ms, pos_seq, ...call }) => ({ call, position: { startedMs: pos_ms, seq: pos_seq } }));
   }
 
   async insert(call: NewCall): Promise<CallRow> {
