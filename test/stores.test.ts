@@ -10,14 +10,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { loadConfig } from '../config/load.js';
-import { createContext } from '../src/context.js';
 import { registerFile } from '../src/register-file.js';
-import { buildServer } from '../src/server.js';
 import { AUDIT_MIGRATIONS } from '../src/stores/sqlite/audit.js';
 import type { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
 import { SERVING_BUSY_TIMEOUT_MS, copySqliteIndex, fillSqliteIndex, openSqliteStores } from '../src/stores/sqlite/index.js';
 import type { ApiKeys, AuditSink, CallIndex, NewCall } from '../src/stores/types.js';
+import { startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -189,34 +187,15 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
 }
 
 t.test('the daemon serves on the stores’ interfaces alone', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'recproxy-stores-daemon-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const config = loadConfig({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    RECPROXY_DB_PATH: join(dir, 'index.db'),
-    RECPROXY_LOCAL_ROOT: join(dir, 'recordings'),
-    RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
-    RECPROXY_LOG_LEVEL: 'silent',
-  });
   // The context is built on the views: its calls service and authenticator see nothing else.
-  const ctx = await createContext(config, {
-    backgroundAudit: true,
-    indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS,
+  const d = await startDaemon({}, {
     openStores: async (options) => {
       const stores = await openSqliteStores(options);
       return { ...views(stores.index, stores.apiKeys, stores.audit), close: () => stores.close() };
     },
   });
-  const app = await buildServer(ctx, { logger: false });
-  t.teardown(async () => {
-    await app.close();
-    await ctx.close();
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  ctx.origin.listening(typeof address === 'object' && address ? address.port : 0);
-  const url = ctx.origin.url;
+  t.teardown(d.stop);
+  const { ctx, dir, url } = d;
 
   const wav = makeWav(1);
   await writeFile(join(dir, 'a.wav'), wav);

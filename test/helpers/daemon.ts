@@ -10,7 +10,7 @@ import { loadConfig } from '../../config/load.js';
 import { SERVING_BUSY_TIMEOUT_MS } from '../../src/stores/sqlite/index.js';
 import { SqliteApiKeys } from '../../src/stores/sqlite/api-keys.js';
 import type { RegisterFields } from '../../src/calls/register.js';
-import { createContext, type AppContext } from '../../src/context.js';
+import { createContext, type AppContext, type ContextOptions } from '../../src/context.js';
 import { registerFile } from '../../src/register-file.js';
 import { buildServer } from '../../src/server.js';
 import type { FastifyInstance } from 'fastify';
@@ -30,6 +30,8 @@ export interface Daemon {
 export interface DaemonOptions {
   /** Pino options for the daemon's logger (tests that read the log); none by default. */
   logger?: object;
+  /** Opens the stores instead of SQLite's (a daemon on other implementations of the interfaces). */
+  openStores?: ContextOptions['openStores'];
 }
 
 export async function startDaemon(env: Record<string, string> = {}, options: DaemonOptions = {}): Promise<Daemon> {
@@ -43,7 +45,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
     RECPROXY_LOG_LEVEL: 'silent',
     ...env,
   });
-  const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS });
+  const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS, openStores: options.openStores });
   const app = await buildServer(ctx, { logger: options.logger ?? false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
