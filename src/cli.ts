@@ -201,15 +201,16 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
 }
 
 async function callsAdd({ calls }: Pick<AppContext, 'calls'>, input: CallsAddInput): Promise<number> {
-  let row;
+  let registered;
   try {
-    row = await registerFile(calls, input.fields, input.file, input.followSymlinks);
+    registered = await registerFile(calls, input.fields, input.file, input.followSymlinks);
   } catch (err) {
     // Checked before anything opened (CALLS_ADD); worded for the command line all the same.
     if (err instanceof InvalidFields) throw new InvalidRequest(optionProblems(err.problems), { cause: err });
     throw err;
   }
-  process.stdout.write(JSON.stringify(row, null, 2) + '\n');
+  if (!registered.created) process.stderr.write(`recproxy: ${input.fields.sid} is already indexed with these bytes; nothing changed\n`);
+  process.stdout.write(JSON.stringify(registered.call, null, 2) + '\n');
   return 0;
 }
 

@@ -8,8 +8,7 @@
 import { constants, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { InvalidRequest } from './core/errors.js';
-import type { RecordingSource, RegisterFields } from './calls/register.js';
-import type { CallRow } from './stores/types.js';
+import type { RecordingSource, RegisterFields, Registered } from './calls/register.js';
 
 /** An opened recording file: its bytes as a source, and how to let go of it. */
 export interface OpenedFile {
@@ -66,11 +65,11 @@ function kindOf(stats: Stats): string {
  * @throws as openRecordingFile and CallsService.register
  */
 export async function registerFile(
-  calls: { register(fields: RegisterFields, source: () => Promise<RecordingSource>): Promise<CallRow> },
+  calls: { register(fields: RegisterFields, source: () => Promise<RecordingSource>): Promise<Registered> },
   fields: RegisterFields,
   file: string,
   followSymlinks = false,
-): Promise<CallRow> {
+): Promise<Registered> {
   let opened: OpenedFile | undefined;
   try {
     return await calls.register(fields, async () => (opened = await openRecordingFile(file, followSymlinks)).source);

@@ -12,6 +12,7 @@ t.test('calls add / calls get / serve share one index from any working directory
   t.teardown(() => rm(cwd, { recursive: true, force: true }));
   const wav = makeWav(2);
   await writeFile(join(cwd, 'in.wav'), wav);
+  await writeFile(join(cwd, 'other.wav'), makeWav(1));
 
   const add = await runCli(['calls', 'add', '--org', 'org_1', '--sid', 'call_cli1', '--to', '+15559876543', '--from', '+15550000001', '--file', 'in.wav'], { cwd });
   t.equal(add.code, 0, add.stderr);
@@ -20,6 +21,11 @@ t.test('calls add / calls get / serve share one index from any working directory
   t.equal(row.size_bytes, wav.length);
   t.equal(row.duration_ms, 2000);
   t.equal(row.content_type, 'audio/wav');
+
+  const again = await runCli(['calls', 'add', '--org', 'org_1', '--sid', 'call_cli1', '--to', '+15559876543', '--file', 'in.wav'], { cwd });
+  t.equal(again.code, 0, 'the same file again: not an error (a re-run)');
+  t.match(again.stderr, /^recproxy: call_cli1 is already indexed with these bytes; nothing changed\n$/);
+  t.same(JSON.parse(again.stdout), row, 'and it prints the existing row');
 
   const get = await runCli(['calls', 'get', '--sid', 'call_cli1'], { cwd });
   t.equal(get.code, 0);
@@ -30,7 +36,7 @@ t.test('calls add / calls get / serve share one index from any working directory
     [['calls', 'add', '--org', 'org_1', '--sid', 'bad', '--to', '1', '--file', 'in.wav'], 2, /^recproxy: --sid must be/],
     [['calls', 'add', '--org', 'org_1', '--sid', 'call_x', '--to', '1', '--file', 'nope.wav'], 1, /INVALID_REQUEST: cannot read nope\.wav: ENOENT/],
     [['calls', 'add', '--org', 'org_1', '--sid', 'call_x', '--to', '1', '--file', 'in.wav', '--content-type', 'not a type'], 2, /--content-type must be a media type/],
-    [['calls', 'add', '--org', 'org_1', '--sid', 'call_cli1', '--to', '1', '--file', 'in.wav'], 1, /CALL_EXISTS/],
+    [['calls', 'add', '--org', 'org_1', '--sid', 'call_cli1', '--to', '1', '--file', 'other.wav'], 1, /CALL_EXISTS/],
     [['calls', 'add', '--bogus'], 2, /Unknown option '--bogus'/],
     [['calls', 'get', '--sid', 'call_none'], 1, /CALL_NOT_FOUND/],
     [['frobnicate'], 2, /unknown command "frobnicate"/],

@@ -56,7 +56,7 @@ t.test('only a regular audio file is registered; a refusal leaves nothing behind
   t.equal(await d.ctx.index.get('call_f1'), undefined, 'nothing indexed');
   t.same(await filesUnder(d.ctx.config.localRoot), [], 'nothing stored');
 
-  const row = await registerFile(d.ctx.calls, { org: 'org_f', sid: 'call_f1', to: '+1555' }, join(dir, 'link-to-tone.wav'), true);
+  const { call: row } = await registerFile(d.ctx.calls, { org: 'org_f', sid: 'call_f1', to: '+1555' }, join(dir, 'link-to-tone.wav'), true);
   t.equal(row.size_bytes, wav.length, 'a followed link to audio is registered');
   t.equal(row.duration_ms, 200);
   const res = await fetch(`${d.url}/api/calls/call_f1/recording/download`, { headers: d.headers('org_f') });

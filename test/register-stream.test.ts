@@ -60,7 +60,8 @@ const FIELDS = { org: 'org_s', sid: 'call_s1', to: '+1555' };
 t.test('a recording registered from a stream, in small chunks: stored, hashed and indexed', async (t) => {
   const { calls, index, root } = await setup(t);
   const wav = makeWav(0.25);
-  const row = await calls.register({ ...FIELDS, from: '+1666', startedAt: '2025-01-02T03:04:05Z' }, { body: trickle(wav), size: wav.length, name: 'upload.wav' });
+  const { call: row, created } = await calls.register({ ...FIELDS, from: '+1666', startedAt: '2025-01-02T03:04:05Z' }, { body: trickle(wav), size: wav.length, name: 'upload.wav' });
+  t.equal(created, true);
   t.match(row, { call_sid: 'call_s1', org_id: 'org_s', to_number: '+1555', from_number: '+1666', content_type: 'audio/wav', size_bytes: wav.length, duration_ms: 250 });
   t.equal(row.sha256, createHash('sha256').update(wav).digest('hex'));
   t.match(row.storage_key, /^org_s\/call_s1-[0-9a-f]{8}\.wav$/, 'local storage: no recordings/ prefix (the adapter says so)');
@@ -76,10 +77,10 @@ t.test('a recording registered from a stream, in small chunks: stored, hashed an
 t.test('the content type from the fields, else from the name; the key prefix from the adapter', async (t) => {
   const { calls } = await setup(t, undefined, (root) => Object.assign(new LocalAdapter({ root }), { recordingsPrefix: 'recordings/' }));
   const wav = makeWav(0.1);
-  const named = await calls.register({ ...FIELDS, sid: 'call_s2' }, { body: Readable.from([wav]), size: wav.length, name: 'x.wav' });
+  const { call: named } = await calls.register({ ...FIELDS, sid: 'call_s2' }, { body: Readable.from([wav]), size: wav.length, name: 'x.wav' });
   t.equal(named.content_type, 'audio/wav');
   t.match(named.storage_key, /^recordings\/org_s\/call_s2-[0-9a-f]{8}\.wav$/);
-  const typed = await calls.register({ ...FIELDS, sid: 'call_s3', contentType: 'audio/x-wav' }, { body: Readable.from([wav]), size: wav.length, name: 'upload' });
+  const { call: typed } = await calls.register({ ...FIELDS, sid: 'call_s3', contentType: 'audio/x-wav' }, { body: Readable.from([wav]), size: wav.length, name: 'upload' });
   t.equal(typed.content_type, 'audio/x-wav');
   t.equal(typed.duration_ms, null, 'a duration only for audio/wav, as before');
 });
@@ -116,19 +117,26 @@ t.test('field errors name the fields, not command-line options; nothing is opene
   t.same(await filesUnder(root), []);
 });
 
-t.test('an existing call: CALL_EXISTS before the source is opened', async (t) => {
-  const { calls } = await setup(t);
+t.test('an existing call: the same bytes answer the row, other bytes CALL_EXISTS; nothing more stored', async (t) => {
+  const { calls, index, root } = await setup(t);
   const wav = makeWav(0.1);
-  await calls.register(FIELDS, { body: Readable.from([wav]), size: wav.length, name: 'a.wav' });
+  const first = await calls.register(FIELDS, { body: Readable.from([wav]), size: wav.length, name: 'a.wav' });
   let opened = 0;
+  const again = await calls.register(FIELDS, async () => {
+    opened++;
+    return { body: trickle(wav, 1000), size: wav.length, name: 'retry.wav' };
+  });
+  t.equal(opened, 1, 'opened to compare its bytes');
+  t.same(again, { call: first.call, created: false }, 'a retry with the same bytes: the existing row');
+  const other = makeWav(0.2);
+  await t.rejects(calls.register(FIELDS, { body: Readable.from([other]), size: other.length, name: 'b.wav' }), { code: 'CALL_EXISTS' });
   await t.rejects(
-    calls.register(FIELDS, async () => {
-      opened++;
-      return { body: Readable.from([wav]), size: wav.length, name: 'a.wav' };
-    }),
+    calls.register({ ...FIELDS, org: 'org_other' }, { body: Readable.from([wav]), size: wav.length, name: 'a.wav' }),
     { code: 'CALL_EXISTS' },
+    'the same bytes under another organization: taken, not handed over',
   );
-  t.equal(opened, 0);
+  t.same(await filesUnder(root), [first.call.storage_key.split('/').pop()], 'one object: nothing stored by the repeats');
+  t.same(await index.get('call_s1'), first.call, 'the first row unchanged');
 });
 
 t.test('bytes that are not audio, an empty stream, a stream that fails: refused, nothing stored or indexed', async (t) => {
@@ -153,20 +161,29 @@ t.test('bytes that are not audio, an empty stream, a stream that fails: refused,
 
 t.test('the loser of a call_sid race deletes only its own bytes', async (t) => {
   const wav = makeWav(0.1);
-  let winner: CallRow | undefined;
-  const { calls, index, root } = await setup(t, (inner) => ({
-    ...inner,
-    // The lookup saw no call, then another registration got its row in first.
-    get: async () => undefined,
-    insert: async (call: NewCall) => {
-      winner ??= await index.insert({ ...call, storage_key: 'org_s/the-winner.wav' });
-      throw new CallExists(call.call_sid);
-    },
-  }));
-  await new LocalAdapter({ root }).write('org_s/the-winner.wav', wav, { contentType: 'audio/wav' });
-  await t.rejects(calls.register(FIELDS, { body: Readable.from([wav]), size: wav.length, name: 'a.wav' }), { code: 'CALL_EXISTS' });
-  t.same(await filesUnder(root), ['the-winner.wav'], 'the winner’s bytes stay; the loser’s are gone');
-  t.equal((await index.get('call_s1'))?.storage_key, 'org_s/the-winner.wav');
+  const racing = (winnerBytes: Buffer) => async (t: Test) => {
+    let winner: CallRow | undefined;
+    const { calls, index, root } = await setup(t, (inner) => ({
+      ...inner,
+      // The lookup saw no call, then another registration got its row in first.
+      get: async (sid: string) => (winner ? index.get(sid) : undefined),
+      insert: async (call: NewCall) => {
+        winner ??= await index.insert({ ...call, storage_key: 'org_s/the-winner.wav', sha256: createHash('sha256').update(winnerBytes).digest('hex') });
+        throw new CallExists(call.call_sid);
+      },
+    }));
+    await new LocalAdapter({ root }).write('org_s/the-winner.wav', winnerBytes, { contentType: 'audio/wav' });
+    const result = await calls.register(FIELDS, { body: Readable.from([wav]), size: wav.length, name: 'a.wav' }).catch((e: unknown) => e);
+    t.same(await filesUnder(root), ['the-winner.wav'], 'the winner’s bytes stay; the loser’s are gone');
+    t.equal((await index.get('call_s1'))?.storage_key, 'org_s/the-winner.wav');
+    return result;
+  };
+  t.test('with other bytes: CALL_EXISTS', async (t) => {
+    t.match(await racing(makeWav(0.2))(t), { code: 'CALL_EXISTS' });
+  });
+  t.test('with the same bytes: the winner’s row', async (t) => {
+    t.match(await racing(wav)(t), { call: { storage_key: 'org_s/the-winner.wav' }, created: false });
+  });
 });
 
 t.test('calls add words the same problems as its options, byte for byte', async (t) => {

@@ -4,6 +4,11 @@
  * (src/audio-sniff.ts) are taken; the SHA-256 is computed while the bytes stream through.
  * Where the bytes come from (a file the CLI opened: src/register-file.ts; later an upload) is
  * the caller's business, and so is closing it: the stream is read, never destroyed, here.
+ *
+ * Registering is idempotent by content: the same call_sid with the same bytes (SHA-256) again
+ * answers the existing row (`created: false`) and stores nothing; different bytes are CALL_EXISTS,
+ * and the first recording is never overwritten. A retried upload, a re-run ingest, and two racing
+ * registrations of one file all end with one row and one object.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
@@ -76,26 +81,39 @@ export function fieldProblems(fields: RegisterFields): FieldProblem[] {
 /** The index as registration uses it. */
 export type RegisterIndex = Pick<CallIndex, 'get' | 'insert'>;
 
+/** What registering did: `created` is false when the call was already indexed with these bytes. */
+export interface Registered {
+  call: CallRow;
+  created: boolean;
+}
+
 export interface RegisterDeps {
   index: RegisterIndex;
   storage: StorageAdapter;
 }
 
 /**
- * `source` may be given as a function that opens it, called once the fields are checked and
- * the call is known to be new (the CLI opens its file only then).
- * @throws InvalidFields, InvalidRequest (the bytes are not audio), CallExists, StorageUnavailable,
- *         and whatever opening the source throws
+ * `source` may be given as a function that opens it, called once the fields are checked (the
+ * CLI opens its file only then). When the call is already indexed, the source is only read
+ * through to hash it, never stored.
+ * @throws InvalidFields, InvalidRequest (the bytes are not audio), CallExists (the call_sid is
+ *         taken, by other bytes or by another organization), StorageUnavailable, and whatever
+ *         opening or reading the source throws
  */
 export async function registerRecording(
   deps: RegisterDeps,
   fields: RegisterFields,
   source: RecordingSource | (() => Promise<RecordingSource>),
-): Promise<CallRow> {
+): Promise<Registered> {
   const problems = fieldProblems(fields);
   if (problems.length) throw new InvalidFields(problems);
-  if (await deps.index.get(fields.sid)) throw new CallExists(fields.sid);
+  const existing = await deps.index.get(fields.sid);
+  if (existing && (existing.org_id !== fields.org || existing.deleted_at !== null)) throw new CallExists(fields.sid);
   const { body, size, name } = typeof source === 'function' ? await source() : source;
+  if (existing) {
+    if ((await sha256Of(body)) === existing.sha256) return { call: existing, created: false };
+    throw new CallExists(fields.sid);
+  }
 
   const { head, bytes } = await peek(body, SNIFF_BYTES);
   if (!sniffAudio(head)) {
@@ -121,8 +139,9 @@ export async function registerRecording(
     // Nothing is left reading from the source once the write is over (its owner closes it).
     bytes.destroy();
   }
+  const sha256 = hash.digest('hex');
   try {
-    return await deps.index.insert({
+    const call = await deps.index.insert({
       call_sid: fields.sid,
       org_id: fields.org,
       to_number: fields.to,
@@ -132,13 +151,25 @@ export async function registerRecording(
       storage_key: key,
       content_type: contentType,
       size_bytes: meta.size,
-      sha256: hash.digest('hex'),
+      sha256,
     });
+    return { call, created: true };
   } catch (err) {
     // The row lost a race for this call_sid: remove the bytes only this registration wrote.
     await deps.storage.delete(key).catch(() => undefined);
+    if (err instanceof CallExists) {
+      const winner = await deps.index.get(fields.sid);
+      if (winner && winner.org_id === fields.org && winner.deleted_at === null && winner.sha256 === sha256) return { call: winner, created: false };
+    }
     throw err;
   }
+}
+
+/** The SHA-256 of everything `body` holds, read to its end (hex). */
+async function sha256Of(body: Readable): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of body) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /**

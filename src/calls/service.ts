@@ -6,7 +6,7 @@
  */
 import { assertOrg, type Principal } from '../auth/authenticate.js';
 import { CallNotFound } from '../core/errors.js';
-import { registerRecording, type RecordingSource, type RegisterFields } from './register.js';
+import { registerRecording, type RecordingSource, type RegisterFields, type Registered } from './register.js';
 import { StreamUrlCache, issueStreamUrl, type StreamUrl, type StreamUrlDeps } from './stream-url.js';
 import type { StorageAdapter } from '../core/storage.js';
 import type { CallIndex, CallRow } from '../stores/types.js';
@@ -88,10 +88,11 @@ export class CallsService {
   }
 
   /**
-   * Register the recording `source` as the call `fields` (src/calls/register.ts).
-   * @throws InvalidFields (naming the fields), InvalidRequest (not audio), CallExists, StorageUnavailable
+   * Register the recording `source` as the call `fields` (src/calls/register.ts); the same
+   * call_sid with the same bytes again answers the existing row with `created: false`.
+   * @throws InvalidFields (naming the fields), InvalidRequest (not audio), CallExists (other bytes), StorageUnavailable
    */
-  register(fields: RegisterFields, source: RecordingSource | (() => Promise<RecordingSource>)): Promise<CallRow> {
+  register(fields: RegisterFields, source: RecordingSource | (() => Promise<RecordingSource>)): Promise<Registered> {
     return registerRecording({ index: this.#index, storage: this.#storage }, fields, source);
   }
 }
