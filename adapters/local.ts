@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createWriteStream, fstat, fstatSync, open, openSync, realpathSync, statSync } from 'node:fs';
-import { lstat, mkdir, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { access, lstat, mkdir, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -161,6 +161,22 @@ export class LocalAdapter implements StorageAdapter {
   }
 
   /** @throws InvalidKey, StorageUnavailable; a missing key is not an error */
+  /**
+   * The root is made when missing (as the first write would make it), then must be a readable,
+   * writable directory.
+   * @throws StorageUnavailable naming the root and the reason
+   */
+  async probe(): Promise<void> {
+    try {
+      await mkdir(this.#root, { recursive: true });
+      if (!(await stat(this.#root)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      await access(this.#root, constants.R_OK | constants.W_OK | constants.X_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new StorageUnavailable(`local root ${this.#root} is not a readable, writable directory (${code})`, { cause: err });
+    }
+  }
+
   async delete(key: string): Promise<void> {
     const path = this.#inside(key);
     try {

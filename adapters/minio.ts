@@ -298,6 +298,20 @@ export class MinioAdapter implements StorageAdapter {
     return res;
   }
 
+  /**
+   * A HEAD of the bucket (bucketExists), within the transport's timeout.
+   * @throws StorageUnavailable: no answer, the bucket is missing, or access is refused
+   */
+  async probe(): Promise<void> {
+    let exists: boolean;
+    try {
+      exists = await calls.run({}, () => this.client.bucketExists(this.bucket));
+    } catch (err) {
+      throw this.fail(err, '', undefined, false);
+    }
+    if (!exists) throw new StorageUnavailable(`bucket ${this.bucket} does not exist`);
+  }
+
   /** After a HEAD 404: is it the bucket that is missing? */
   private async assertBucket(): Promise<void> {
     let exists: boolean;

@@ -382,6 +382,23 @@ export class S3Adapter implements StorageAdapter {
     return this.identityPending;
   }
 
+  /**
+   * HeadBucket within `timeoutMs` (needs s3:ListBucket on the bucket, as `list` does).
+   * @throws StorageUnavailable: no answer, the bucket is missing, or access is refused
+   */
+  async probe(): Promise<void> {
+    const budget = AbortSignal.timeout(this.timeoutMs);
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: budget });
+    } catch (err) {
+      if (budget.aborted) throw this.timedOut(err);
+      const status = statusOf(err);
+      if (status === 404) throw new StorageUnavailable(`bucket ${this.bucket} does not exist`, { cause: err });
+      if (status === 403) throw new StorageUnavailable(`access to bucket ${this.bucket} is refused (HeadBucket needs s3:ListBucket)`, { cause: err });
+      throw this.fail(err, '', undefined, false);
+    }
+  }
+
   /** After a HEAD 404 (no body, so no error code): is it the bucket that is missing? */
   private async assertBucket(budget: AbortSignal): Promise<void> {
     try {

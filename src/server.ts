@@ -9,7 +9,7 @@ import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
 import { callRoutes } from './routes/calls.js';
 import { auditDenied, guardApi } from './routes/guard.js';
-import { healthRoutes } from './routes/health.js';
+import { Readiness, healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { recordingRoutes } from './routes/recording.js';
 import { parseTrustProxy } from '../config/schema.js';
@@ -98,7 +98,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
       maxAge: 600,
     });
   }
-  await app.register(healthRoutes);
+  await app.register(healthRoutes(new Readiness({ storage: ctx.storage, indexAnswers: () => ctx.calls.indexAnswers(), log: app.log })));
   await app.register(adminRoutes(ctx));
   // One guard around the recording and calls routes: a credential's rate limit counts both.
   await app.register(async (api) => {

@@ -194,3 +194,16 @@ t.test('media tokens over HTTP: tampered, expired, retired key', async (t) => {
   t.equal(res.status, 403);
   t.equal(((await res.json()) as { error: { code: string } }).error.code, 'TOKEN_INVALID', 'retired key');
 });
+
+t.test('probe: a missing root is made; a root that is a file, or cannot be made, is unavailable, named', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-probe-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await new LocalAdapter({ root: join(dir, 'fresh', 'recordings') }).probe();
+  t.same(await readdir(join(dir, 'fresh')), ['recordings'], 'made, as the first write would');
+  await writeFile(join(dir, 'a-file'), 'x');
+  await t.rejects(new LocalAdapter({ root: join(dir, 'a-file') }).probe(), {
+    code: 'STORAGE_UNAVAILABLE',
+    message: `storage is unavailable: local root ${join(dir, 'a-file')} is not a readable, writable directory (EEXIST)`,
+  });
+  await t.rejects(new LocalAdapter({ root: join(dir, 'a-file', 'below') }).probe(), { code: 'STORAGE_UNAVAILABLE', message: /\(ENOTDIR\)$/ });
+});

@@ -79,6 +79,11 @@ export class CallsService {
     };
   }
 
+  /** Resolves once the index has answered a lookup (readiness: src/routes/health.ts). */
+  async indexAnswers(): Promise<void> {
+    await this.#index.get('call_0');
+  }
+
   /**
    * The stream URL of `call` for the principal `principalId` (src/calls/stream-url.ts).
    * @throws ObjectNotFound (the recording is not in storage), StorageUnavailable

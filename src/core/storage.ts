@@ -156,6 +156,13 @@ export interface StorageAdapter {
    */
   list(prefix: string): AsyncIterable<ListedObject>;
   /**
+   * A cheap check that the backend answers and the store is there (readiness, /readyz): local,
+   * the root is a readable, writable directory; S3 and MinIO, a HEAD of the bucket. Makes at
+   * most one request, within the adapter's timeout.
+   * @throws StorageUnavailable naming what failed
+   */
+  probe(): Promise<void>;
+  /**
    * Present exactly when `presignedUrls` is true: a URL of the backend's own that a browser can
    * GET (with Range) until `expiresAt`. Makes no network request.
    * @throws StorageUnavailable if the adapter cannot sign

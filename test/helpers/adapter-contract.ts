@@ -132,6 +132,10 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
     t.teardown(cleanup);
     const small = randomBytes(300 * 1024);
 
+    t.test('probe: the backend answers and the store is there', async (t) => {
+      await t.resolves(adapter.probe());
+    });
+
     t.test('write then stat', async (t) => {
       const key = keyFor('stat');
       const before = Date.now();
@@ -509,6 +513,7 @@ export async function outage(t: Test, backend: StoppableBackend, make: (endpoint
   t.ok((await collect((await adapter.read('down/a.wav')).body)).equals(bytes));
   t.ok((await serveGet(adapter, 'down/a.wav', {})).bytes?.equals(bytes), 'open works again');
   t.same((await listAll(adapter, 'down/')).map((item) => item.key), ['down/a.wav'], 'list works again');
+  await t.resolves(adapter.probe(), 'probe answers again');
 }
 
 /** Every call on `key` fails with StorageUnavailable, each well before 5 timeouts have passed. */
@@ -521,6 +526,7 @@ async function failsEveryCall(t: Test, adapter: StorageAdapter, key: string, tim
   ];
   ops.push(['open', () => adapter.open(key, { hint: 'whole' })], ['open without hint', () => adapter.open(key)]);
   ops.push(['list', () => listAll(adapter, '')], ['list a prefix', () => listAll(adapter, key)]);
+  ops.push(['probe', () => adapter.probe()]);
   for (const [label, op] of ops) {
     const start = Date.now();
     await t.rejects(op(), { code: 'STORAGE_UNAVAILABLE', statusCode: 503 }, `${label}: StorageUnavailable`);
@@ -603,6 +609,7 @@ export async function missingBucket(t: Test, make: (options: NetworkOptions) => 
   }
   await t.rejects(adapter.write('a.wav', Buffer.from('x'), { contentType: 'audio/wav' }), { code: 'STORAGE_UNAVAILABLE' });
   await t.rejects(adapter.delete('a.wav'), { code: 'STORAGE_UNAVAILABLE' });
+  await t.rejects(adapter.probe(), { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ }, 'probe names the missing bucket');
   for (const prefix of ['', 'recordings/']) {
     const err = (await listAll(adapter, prefix).catch((e: unknown) => e)) as { code?: string; message?: string; cause?: unknown };
     t.match(err, { code: 'STORAGE_UNAVAILABLE', message: /no-such-bucket/ }, `list '${prefix}': StorageUnavailable`);
@@ -637,7 +644,7 @@ export async function neverAnswers(t: Test, make: (options: NetworkOptions) => S
     ['read', () => adapter.read('x.wav')],
     ['write', () => adapter.write('x.wav', Buffer.from('x'), { contentType: 'audio/wav' })],
   ];
-  ops.push(['open', () => adapter.open('x.wav', { hint: 'whole' })], ['list', () => listAll(adapter, 'x')]);
+  ops.push(['open', () => adapter.open('x.wav', { hint: 'whole' })], ['list', () => listAll(adapter, 'x')], ['probe', () => adapter.probe()]);
   for (const [label, op] of ops) {
     const start = Date.now();
     const err = (await op().catch((e: unknown) => e)) as { code?: string; cause?: unknown };
