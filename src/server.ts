@@ -1,5 +1,6 @@
 /** Assembles the HTTP server from a context: routes, schemas, error envelope, logging. */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
@@ -49,6 +50,19 @@ function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.destroy(err);
 }
 
+/** What a request's own X-Request-Id must look like to be kept (a proxy's or client's id). */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The request's id, in every log line of the request and in its X-Request-Id response header:
+ * the request's own X-Request-Id when it is well formed (one value, 1-128 of `A-Z a-z 0-9 . _ : -`),
+ * else a new UUID.
+ */
+export function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
 export interface ServerOptions {
   /** Pino logger options, or false for none (tests). */
   logger?: boolean | object;
@@ -86,6 +100,12 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     // Node keeps the first of two Authorization headers and drops the second; joined, they are
     // one malformed value (401), so a request cannot carry two credentials.
     http: { joinDuplicateHeaders: true },
+    requestIdHeader: false,
+    genReqId: requestId,
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
   });
   installErrorHandling(app, (request, code, status) => auditDenied(ctx, request, code, status));
   if (ctx.config.corsOrigins) {
@@ -94,7 +114,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
       origin: origins.includes('*') ? '*' : origins,
       methods: ['GET', 'HEAD'],
       allowedHeaders: ['Authorization', 'X-Organization-Id', 'Range', 'If-Range', 'If-None-Match', 'If-Modified-Since', 'If-Match', 'If-Unmodified-Since'],
-      exposedHeaders: ['Content-Range', 'Content-Length', 'Accept-Ranges', 'Content-Disposition', 'ETag', 'Last-Modified', 'Retry-After'],
+      exposedHeaders: ['Content-Range', 'Content-Length', 'Accept-Ranges', 'Content-Disposition', 'ETag', 'Last-Modified', 'Retry-After', 'X-Request-Id'],
       maxAge: 600,
     });
   }

@@ -162,7 +162,7 @@ t.test('CORS with configured origins', async (t) => {
   t.equal(got.status, 206);
   t.equal(got.headers['access-control-allow-origin'], origin);
   const exposed = list(got.headers['access-control-expose-headers']);
-  for (const h of ['content-range', 'content-length', 'accept-ranges', 'content-disposition']) t.ok(exposed.includes(h), `exposes ${h}`);
+  for (const h of ['content-range', 'content-length', 'accept-ranges', 'content-disposition', 'x-request-id']) t.ok(exposed.includes(h), `exposes ${h}`);
 
   const evil = await send(url, 'GET', { Origin: 'https://evil.example.com', Range: 'bytes=0-99' });
   t.equal(evil.headers['access-control-allow-origin'], undefined, 'another origin gets no Access-Control-Allow-Origin');
