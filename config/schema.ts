@@ -68,6 +68,8 @@ export const ConfigSchema = Type.Object(
     mediaRateLimitMax: int(0, 1_000_000, 'media requests per window per client address, 0 for no limit'),
     authFailLimitMax: int(0, 1_000_000, 'failed authentications per window per client address, 0 for no limit'),
     trustProxy: Type.Optional(str(TRUST_PROXY_EXPECT, { minLength: 1 })),
+    metricsToken: Type.Optional(str('a bearer token of at least 16 characters', { minLength: 16, pattern: '^[\\x21-\\x7e]+$' })),
+    metricsPort: Type.Optional(int(0, 65535, 'an integer port from 0 to 65535 (a listener for /metrics alone)')),
     s3Bucket: Type.Optional(str('a bucket name', { minLength: 3, maxLength: 63 })),
     s3Region: str('an AWS region such as us-east-1', { minLength: 1 }),
     s3Endpoint: optionalUrl(),
@@ -112,7 +114,7 @@ export const DEFAULTS: Config = {
 };
 
 /** Settings whose values are never printed, in errors or logs. */
-export const SECRET_KEYS: ReadonlySet<keyof Config> = new Set(['signingKeys', 'minioSecretKey', 'minioAccessKey', 'jwtSecret']);
+export const SECRET_KEYS: ReadonlySet<keyof Config> = new Set(['signingKeys', 'minioSecretKey', 'minioAccessKey', 'jwtSecret', 'metricsToken']);
 
 /** The environment variable for a setting: HOST and PORT as is, the rest RECPROXY_UPPER_SNAKE. */
 export function envName(key: string): string {

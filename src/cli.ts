@@ -14,7 +14,7 @@ import { InvalidFields, fieldProblems, type FieldProblem, type RegisterField, ty
 import { createContext, type AppContext } from './context.js';
 import { InvalidRequest, ListenFailed } from './core/errors.js';
 import { registerFile } from './register-file.js';
-import { buildServer } from './server.js';
+import { buildMetricsServer, buildServer } from './server.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -167,17 +167,27 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(env);
   const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS });
   let app: FastifyInstance | undefined;
+  let metricsApp: FastifyInstance | undefined;
+  let listening = `${config.host}:${config.port}`;
   try {
     app = await buildServer(ctx);
     for (const warning of unknownVariables(env)) app.log.warn(warning);
     await startupAdvice(ctx, app.log);
     await app.listen({ host: config.host, port: config.port });
+    if (config.metricsPort !== undefined) {
+      listening = `${config.host}:${config.metricsPort}`;
+      metricsApp = await buildMetricsServer(ctx);
+      await metricsApp.listen({ host: config.host, port: config.metricsPort });
+      const bound = metricsApp.server.address();
+      app.log.info(`metrics on http://${config.host}:${bound && typeof bound === 'object' ? bound.port : config.metricsPort}/metrics`);
+    }
   } catch (err) {
     // Close what started (the audit writer thread would keep the process alive), then fail.
+    await metricsApp?.close();
     await app?.close();
     await ctx.close();
     if (!(err as { syscall?: string }).syscall) throw err;
-    throw new ListenFailed(`${config.host}:${config.port}`, (err as Error).message, { cause: err });
+    throw new ListenFailed(listening, (err as Error).message, { cause: err });
   }
   // The one late part of the context: with PORT=0 the public URL's port is the one just bound.
   const address = app.server.address();
@@ -195,6 +205,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  await metricsApp?.close();
   await app.close();
   await ctx.close();
   return 0;

@@ -1,7 +1,8 @@
 /**
  * The wiring, in one place: everything the daemon and the CLI commands use, built once at start
  * from the validated config, each part from the parts before it: config → media-token signer →
- * media URLs → storage → stores (index, API keys, audit) → calls service → authenticator. The
+ * media URLs → storage → stores (index, API keys, audit) → metrics (which count the storage's
+ * operations and the audit's queue) → calls service → authenticator. The
  * context is complete when it is returned and none of its parts is replaced afterwards; the one
  * thing a daemon on `PORT=0` learns later, its port, is bound explicitly once it listens
  * (`origin.listening(port)`, src/calls/media-urls.ts).
@@ -11,6 +12,7 @@ import { createAuthenticator, type AuthMode, type Authenticator } from './auth/a
 import { createJwtVerifier } from './auth/jwt.js';
 import { MediaUrls, PublicOrigin } from './calls/media-urls.js';
 import { CallsService } from './calls/service.js';
+import { Metrics } from './metrics.js';
 import { loadSigningKeys } from './signing-keys.js';
 import { createStorage } from './storage.js';
 import { TokenSigner } from './token.js';
@@ -37,6 +39,8 @@ export interface AppContext {
   readonly authenticate: Authenticator;
   /** Failed authentications per client address (RECPROXY_AUTH_FAIL_LIMIT_MAX). */
   readonly authFailures: AuthFailures;
+  /** Prometheus metrics; `storage` is counted through it. */
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -56,7 +60,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
   const signer = new TokenSigner(loadSigningKeys(config.signingKeys, config.signingKeyFile));
   const origin = new PublicOrigin(config.publicUrl, config.host, config.port);
   const mediaUrls = new MediaUrls(signer, origin);
-  const storage = await createStorage(config);
+  const rawStorage = await createStorage(config);
 
   let stores: Stores;
   try {
@@ -69,10 +73,12 @@ export async function createContext(config: Config, options: ContextOptions = {}
     });
   } catch (err) {
     // openSqliteStores closed what it had opened; the storage was opened here.
-    await storage.close?.();
+    await rawStorage.close?.();
     throw err;
   }
   const { index, apiKeys, audit } = stores;
+  const metrics = new Metrics(audit);
+  const storage = metrics.instrumentStorage(rawStorage);
 
   const calls = new CallsService({
     index,
@@ -81,6 +87,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     streamTtl: config.streamTtl,
     streamMode: config.streamMode as 'presigned' | 'proxy',
     streamUrlReuseSec: config.streamUrlReuseSec,
+    onStreamUrl: (kind) => metrics.streamUrls.inc({ kind }),
   });
   const authenticate = createAuthenticator({
     mode: config.authMode as AuthMode,
@@ -113,6 +120,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     calls,
     authenticate,
     authFailures,
+    metrics,
     async close() {
       await storage.close?.();
       await stores.close();

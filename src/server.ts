@@ -12,12 +12,13 @@ import { callRoutes } from './routes/calls.js';
 import { auditDenied, guardApi } from './routes/guard.js';
 import { Readiness, healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { recordingRoutes } from './routes/recording.js';
 import { parseTrustProxy } from '../config/schema.js';
 import type { AppContext } from './context.js';
 
 /** What the server and its routes use of the context (the index only through the calls service). */
-export type ServerDeps = Pick<AppContext, 'config' | 'audit' | 'calls' | 'storage' | 'signer' | 'apiKeys' | 'authenticate' | 'authFailures'>;
+export type ServerDeps = Pick<AppContext, 'config' | 'audit' | 'calls' | 'storage' | 'signer' | 'apiKeys' | 'authenticate' | 'authFailures' | 'metrics'>;
 
 /** The error envelope on a raw response, for router failures that happen before Fastify's reply. */
 function rawError(res: ServerResponse, status: number, code: string, message: string): void {
@@ -107,6 +108,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     reply.header('x-request-id', request.id);
     done();
   });
+  ctx.metrics.instrument(app);
   installErrorHandling(app, (request, code, status) => auditDenied(ctx, request, code, status));
   if (ctx.config.corsOrigins) {
     const origins = ctx.config.corsOrigins.split(',').map((o) => o.trim());
@@ -127,5 +129,15 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     await api.register(callRoutes(ctx));
   });
   await app.register(mediaRoutes(ctx));
+  // With RECPROXY_METRICS_PORT, /metrics is on a listener of its own (buildMetricsServer).
+  if (ctx.config.metricsPort === undefined) await app.register(metricsRoutes(ctx.metrics, ctx.config.metricsToken));
+  return app;
+}
+
+/** The listener of RECPROXY_METRICS_PORT: `/metrics` alone, with the same envelope for errors. */
+export async function buildMetricsServer(ctx: Pick<AppContext, 'config' | 'metrics'>, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: options.logger ?? loggerOptions(ctx.config.logLevel), return503OnClosing: true, clientErrorHandler: clientError });
+  installErrorHandling(app, () => undefined);
+  await app.register(metricsRoutes(ctx.metrics, ctx.config.metricsToken));
   return app;
 }

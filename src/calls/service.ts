@@ -27,6 +27,8 @@ export interface CallsServiceOptions {
   streamMode: 'presigned' | 'proxy';
   /** RECPROXY_STREAM_URL_REUSE_SEC: how long a stream URL is handed out again. */
   streamUrlReuseSec: number;
+  /** Told of each stream URL made (not reused), by kind (the metrics count them). */
+  onStreamUrl?: StreamUrlDeps['onIssued'];
 }
 
 export class CallsService {
@@ -46,6 +48,7 @@ export class CallsService {
       streamUrls: this.streamUrls,
       streamTtl: options.streamTtl,
       streamMode: options.streamMode,
+      onIssued: options.onStreamUrl,
     };
   }
 

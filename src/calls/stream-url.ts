@@ -69,6 +69,8 @@ export interface StreamUrlDeps {
   streamTtl: number;
   /** RECPROXY_STREAM_MODE: `presigned` hands out the storage's own URLs where the adapter can presign. */
   streamMode: 'presigned' | 'proxy';
+  /** Told of each URL made (not reused): the storage's own (`presigned`) or the daemon's (`media`). */
+  onIssued?: (kind: 'presigned' | 'media') => void;
 }
 
 /**
@@ -90,10 +92,11 @@ export async function issueStreamUrl(deps: StreamUrlDeps, call: CallRow, princip
       contentType: call.content_type,
     };
     // The storage's own URL where the adapter declares it can presign; else the daemon's.
-    const signed =
-      deps.streamMode === 'presigned' && presigns(storage)
-        ? await storage.signedUrl(call.storage_key, options)
-        : deps.mediaUrls.url(call.storage_key, options, { org: call.org_id, sid: call.call_sid, principal });
+    const presigned = deps.streamMode === 'presigned' && presigns(storage);
+    const signed = presigned
+      ? await storage.signedUrl(call.storage_key, options)
+      : deps.mediaUrls.url(call.storage_key, options, { org: call.org_id, sid: call.call_sid, principal });
+    deps.onIssued?.(presigned ? 'presigned' : 'media');
     issued = { url: signed.url, issuedAt: nowMs, expiresAt: signed.expiresAt.getTime() };
     streamUrls.set(cacheKey, issued);
   }
