@@ -5,7 +5,6 @@
  * directory, so a daemon and a CLI started in one directory share one index and one store.
  * Exit codes: 0 done, 1 failed, 2 usage.
  */
-import { readFileSync } from 'node:fs';
 import { loadConfig, unknownVariables } from '../config/load.js';
 import { AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './stores/sqlite/index.js';
@@ -15,6 +14,7 @@ import { createContext, type AppContext } from './context.js';
 import { InvalidRequest, ListenFailed } from './core/errors.js';
 import { registerFile } from './register-file.js';
 import { buildMetricsServer, buildServer } from './server.js';
+import { packageVersion } from './version.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -48,17 +48,9 @@ function print(text: string): number {
   return 0;
 }
 
-/** This recproxy's version, from its package.json (beside src/ in the source, beside dist/ once built). */
+/** `recproxy 0.1.0`. */
 function version(): string {
-  for (const relative of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'recproxy') return `recproxy ${pkg.version}`;
-    } catch {
-      // not this one
-    }
-  }
-  return 'recproxy (version unknown)';
+  return `recproxy ${packageVersion()}`;
 }
 
 function fail(err: unknown): number {

@@ -63,15 +63,34 @@ export const CallListBody = Type.Object({
   next_cursor: Type.Union([Type.String(), Type.Null()]),
 });
 
+/**
+ * The error codes an API route may answer, by status (the README's error table words each one);
+ * the OpenAPI document (src/routes/openapi.ts) lists them under each route's responses.
+ */
+export const ERROR_CODES: Record<number, string[]> = {
+  400: ['INVALID_CALL_SID', 'MISSING_ORGANIZATION', 'INVALID_ORGANIZATION', 'INVALID_REQUEST', 'INVALID_CURSOR'],
+  401: ['UNAUTHORIZED'],
+  403: ['ORG_FORBIDDEN', 'INSUFFICIENT_SCOPE', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_REVOKED'],
+  404: ['CALL_NOT_FOUND', 'RECORDING_NOT_FOUND', 'ROUTE_NOT_FOUND'],
+  412: ['PRECONDITION_FAILED'],
+  416: ['RANGE_NOT_SATISFIABLE'],
+  429: ['RATE_LIMITED'],
+  500: ['INTERNAL_ERROR'],
+  503: ['STORAGE_UNAVAILABLE', 'INDEX_BUSY', 'AUTH_UNAVAILABLE'],
+};
+
+/** The error body of `status`, described by the codes it may carry. */
+export const errorResponse = (status: number) => ({ ...ErrorBody, description: `Error codes: ${(ERROR_CODES[status] ?? []).join(', ')}` });
+
 /** Every status an API route may answer with an error body. */
 export const errorResponses = {
-  400: ErrorBody,
-  401: ErrorBody,
-  403: ErrorBody,
-  404: ErrorBody,
-  412: ErrorBody,
-  416: ErrorBody,
-  429: ErrorBody,
-  500: ErrorBody,
-  503: ErrorBody,
+  400: errorResponse(400),
+  401: errorResponse(401),
+  403: errorResponse(403),
+  404: errorResponse(404),
+  412: errorResponse(412),
+  416: errorResponse(416),
+  429: errorResponse(429),
+  500: errorResponse(500),
+  503: errorResponse(503),
 };

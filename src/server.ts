@@ -13,6 +13,8 @@ import { auditDenied, guardApi } from './routes/guard.js';
 import { Readiness, healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { registerOpenApi } from './routes/openapi.js';
+import { packageVersion } from './version.js';
 import { recordingRoutes } from './routes/recording.js';
 import { parseTrustProxy } from '../config/schema.js';
 import type { AppContext } from './context.js';
@@ -120,6 +122,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
       maxAge: 600,
     });
   }
+  await registerOpenApi(app, packageVersion());
   await app.register(healthRoutes(new Readiness({ storage: ctx.storage, indexAnswers: () => ctx.calls.indexAnswers(), log: app.log })));
   await app.register(adminRoutes(ctx));
   // One guard around the recording and calls routes: a credential's rate limit counts both.
