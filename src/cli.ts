@@ -13,6 +13,7 @@ import { InvalidFields, fieldProblems, type FieldProblem, type RegisterField, ty
 import { createContext, type AppContext } from './context.js';
 import { InvalidRequest, ListenFailed } from './core/errors.js';
 import { registerFile } from './register-file.js';
+import closeWithGrace from 'close-with-grace';
 import { buildMetricsServer, buildServer } from './server.js';
 import { packageVersion } from './version.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
@@ -155,7 +156,8 @@ async function withContext(env: NodeJS.ProcessEnv, run: (ctx: AppContext) => Pro
   }
 }
 
-async function serve(env: NodeJS.ProcessEnv): Promise<number> {
+/** Serves until a signal; never returns (close-with-grace ends the process). */
+async function serve(env: NodeJS.ProcessEnv): Promise<never> {
   const config = loadConfig(env);
   const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS });
   let app: FastifyInstance | undefined;
@@ -189,19 +191,44 @@ async function serve(env: NodeJS.ProcessEnv): Promise<number> {
     { storage: ctx.storage.name, index: config.dbPath, audit: ctx.audit.file, publicUrl },
     `recproxy serving on ${publicUrl}`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      app.log.info(`${signal}: closing`);
-      resolve();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+  // SIGTERM, SIGINT (and a crash): stop accepting, let running requests finish for up to
+  // RECPROXY_SHUTDOWN_GRACE_MS, then cut what is left; flush the audit and close the index. A
+  // second signal exits at once. close-with-grace exits the process when this is done.
+  const running = app;
+  return new Promise<never>(() => {
+    closeWithGrace(
+      {
+        delay: config.shutdownGraceMs + SHUTDOWN_BACKSTOP_MS,
+        logger: false,
+        onSecondSignal: (signal) => running.log.warn(`${signal} again: exiting now`),
+        onTimeout: () => running.log.error('shutdown did not finish in time: exiting now'),
+      },
+      async ({ signal, err }) => {
+        if (err) running.log.error({ err }, 'closing after an unexpected error');
+        else running.log.info(`${signal}: closing; requests in flight have ${config.shutdownGraceMs} ms to finish`);
+        const cut = setTimeout(() => {
+          running.log.warn(`grace period over: cutting the connections still open`);
+          running.server.closeAllConnections();
+          metricsApp?.server.closeAllConnections();
+        }, config.shutdownGraceMs);
+        try {
+          await Promise.all([running.close(), metricsApp?.close()]);
+          // Cut connections close their responses a moment after the listener: their audit
+          // rows are recorded before the audit is closed.
+          await running.responsesClosed();
+        } finally {
+          clearTimeout(cut);
+          await ctx.close();
+        }
+        running.log.info('closed');
+        if (err) throw err;
+      },
+    );
   });
-  await metricsApp?.close();
-  await app.close();
-  await ctx.close();
-  return 0;
 }
+
+/** How long past the grace period closing the index and the audit may take before the process exits anyway. */
+const SHUTDOWN_BACKSTOP_MS = 10_000;
 
 async function callsAdd({ calls }: Pick<AppContext, 'calls'>, input: CallsAddInput): Promise<number> {
   let registered;

@@ -83,6 +83,36 @@ export function trustProxyOption(value: string | undefined): false | string[] | 
   return (_address, hop) => hop < parsed;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Resolves once every response in flight has closed (finished or cut off) and its close
+     * listeners (the access audit's) have run: what shutdown waits for before closing the stores.
+     */
+    responsesClosed(): Promise<void>;
+  }
+}
+
+/** Counts the responses in flight, for `responsesClosed`. */
+function trackResponses(app: FastifyInstance): void {
+  let open = 0;
+  let waiting: (() => void)[] = [];
+  app.addHook('onRequest', (_request, reply, done) => {
+    open++;
+    reply.raw.once('close', () => {
+      // After the other close listeners of this emit (the audit's was added later, in its scope).
+      queueMicrotask(() => {
+        if (--open === 0) {
+          for (const resolve of waiting) resolve();
+          waiting = [];
+        }
+      });
+    });
+    done();
+  });
+  app.decorate('responsesClosed', () => (open === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))));
+}
+
 export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}): Promise<FastifyInstance> {
   const level = ctx.config.logLevel;
   const app = Fastify({
@@ -110,6 +140,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     reply.header('x-request-id', request.id);
     done();
   });
+  trackResponses(app);
   ctx.metrics.instrument(app);
   installErrorHandling(app, (request, code, status) => auditDenied(ctx, request, code, status));
   if (ctx.config.corsOrigins) {
