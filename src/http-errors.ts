@@ -21,7 +21,10 @@ const PUBLIC_5XX: Record<string, string> = {
   STORAGE_UNAVAILABLE: 'recording storage is unavailable; try again later',
   AUTH_UNAVAILABLE: 'the identity provider is unavailable; try again later',
   INDEX_BUSY: 'the call index is busy; try again shortly',
+  SERVER_BUSY: 'the server is too busy to answer now; retry after the Retry-After seconds',
 };
+/** 5xx answers that are not failures worth a log line each (shed load comes in floods). */
+const QUIET_5XX = new Set(['SERVER_BUSY']);
 /** What better-sqlite3 throws when a lock is held past the busy timeout (SQLITE_BUSY_*, SQLITE_LOCKED_*). */
 const SQLITE_LOCK = /^SQLITE_(BUSY|LOCKED)(_|$)/;
 
@@ -45,7 +48,7 @@ export function installErrorHandling(app: FastifyInstance, onAnswer?: OnErrorAns
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const mapped = translate(error, request);
     const status = mapped.statusCode ?? 500;
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (status >= 500 && !QUIET_5XX.has(mapped.code ?? '')) request.log.error({ err: error }, 'request failed');
     else if (error !== mapped) request.log.debug({ err: error }, 'request refused');
     const code = mapped.code ?? 'INTERNAL_ERROR';
     const challenge = challengeOf(error);

@@ -76,7 +76,7 @@ export const ERROR_CODES: Record<number, string[]> = {
   416: ['RANGE_NOT_SATISFIABLE'],
   429: ['RATE_LIMITED'],
   500: ['INTERNAL_ERROR'],
-  503: ['STORAGE_UNAVAILABLE', 'INDEX_BUSY', 'AUTH_UNAVAILABLE'],
+  503: ['STORAGE_UNAVAILABLE', 'INDEX_BUSY', 'AUTH_UNAVAILABLE', 'SERVER_BUSY'],
 };
 
 /** The error body of `status`, described by the codes it may carry. */

@@ -4,7 +4,9 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
-import { ERROR_CONTENT_TYPE, HeadersTooLarge, InvalidRequest, RequestTimeout, errorEnvelope } from './core/errors.js';
+import underPressure from '@fastify/under-pressure';
+import { getHeapStatistics } from 'node:v8';
+import { ERROR_CONTENT_TYPE, HeadersTooLarge, InvalidRequest, RequestTimeout, ServerBusy, errorEnvelope } from './core/errors.js';
 import { installErrorHandling } from './http-errors.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
@@ -51,6 +53,31 @@ function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     );
   }
   socket.destroy(err);
+}
+
+/** Routes answered under any load: an orchestrator and Prometheus must still see the daemon. */
+const NEVER_SHED = new Set(['/healthz', '/readyz', '/metrics']);
+/** Seconds a shed request is told to wait (Retry-After). */
+export const SHED_RETRY_AFTER_S = 5;
+
+/**
+ * Load shedding (@fastify/under-pressure): past RECPROXY_MAX_EVENT_LOOP_DELAY_MS of event-loop
+ * delay, or past the heap limit (RECPROXY_MAX_HEAP_USED_MB; unset: 90% of V8's heap limit), a
+ * request gets 503 SERVER_BUSY with Retry-After at once instead of waiting in a growing queue.
+ * Health, readiness and metrics are always answered. Sampled once a second.
+ */
+async function shedLoad(app: FastifyInstance, config: ServerDeps['config']): Promise<void> {
+  const heapMb = config.maxHeapUsedMb ?? Math.floor((getHeapStatistics().heap_size_limit * 0.9) / 2 ** 20);
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    maxHeapUsedBytes: heapMb * 2 ** 20,
+    pressureHandler: (request, reply, type, value) => {
+      if (NEVER_SHED.has(request.routeOptions.url ?? '')) return undefined;
+      reply.header('retry-after', SHED_RETRY_AFTER_S);
+      const what = type === 'eventLoopDelay' ? `event loop ${Math.round(Number(value))} ms behind` : type === 'heapUsedBytes' ? `heap at ${Math.round(Number(value) / 2 ** 20)} MiB` : type;
+      return Promise.reject(new ServerBusy(what));
+    },
+  });
 }
 
 /** What a request's own X-Request-Id must look like to be kept (a proxy's or client's id). */
@@ -142,6 +169,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
   });
   trackResponses(app);
   ctx.metrics.instrument(app);
+  await shedLoad(app, ctx.config);
   installErrorHandling(app, (request, code, status) => auditDenied(ctx, request, code, status));
   if (ctx.config.corsOrigins) {
     const origins = ctx.config.corsOrigins.split(',').map((o) => o.trim());

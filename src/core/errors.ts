@@ -58,6 +58,8 @@ export const PreconditionFailed = createError('PRECONDITION_FAILED', 'a precondi
 export const InvalidKey = createError('INVALID_STORAGE_KEY', 'invalid storage key: %s', 400);
 export const ObjectNotFound = createError('OBJECT_NOT_FOUND', 'no object at key %s', 404);
 export const StorageUnavailable = createError('STORAGE_UNAVAILABLE', 'storage is unavailable: %s', 503);
+/** Load shedding: the event loop is too far behind, or the heap too full, to take more work now. */
+export const ServerBusy = createError('SERVER_BUSY', 'the server is too busy to answer now (%s); retry later', 503);
 /** Another process holds a lock on the call index past the daemon's short busy timeout. */
 export const IndexBusy = createError('INDEX_BUSY', 'the call index is locked by another process', 503);
 

@@ -6,7 +6,8 @@ export const BIN = fileURLToPath(new URL('../../bin/recproxy', import.meta.url))
 
 /** The environment without the test runner's loader hooks. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  // No load shedding on the event loop's delay (as in helpers/daemon.ts): a busy test machine is not an overloaded daemon.
+  const env: NodeJS.ProcessEnv = { RECPROXY_MAX_EVENT_LOOP_DELAY_MS: '0', ...process.env, ...extra };
   delete env.NODE_OPTIONS;
   for (const k of Object.keys(env)) if (k.startsWith('TAP') || k.startsWith('_TAPJS')) delete env[k];
   return env;

@@ -43,6 +43,9 @@ export async function startDaemon(env: Record<string, string> = {}, options: Dae
     RECPROXY_LOCAL_ROOT: join(dir, 'recordings'),
     RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
     RECPROXY_LOG_LEVEL: 'silent',
+    // No load shedding on the event loop's delay: a test machine running many files at once is
+    // slow, not overloaded (test/load-shedding.test.ts turns it on).
+    RECPROXY_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env,
   });
   const ctx = await createContext(config, { backgroundAudit: true, indexBusyTimeoutMs: SERVING_BUSY_TIMEOUT_MS, openStores: options.openStores });
