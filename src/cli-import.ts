@@ -14,7 +14,7 @@ import {
   type ImportFormat, type ImportRow, type RowOptions,
 } from './calls/import.js';
 import { InvalidRequest } from './core/errors.js';
-import { csvRecords, fileLines, jsonRecords } from './import-read.js';
+import { countLines, csvRecords, fileLines, jsonRecords } from './import-read.js';
 import { registerFile } from './register-file.js';
 import type { AppContext } from './context.js';
 
@@ -61,6 +61,8 @@ type Read = { line: number; row: ImportRow } | { line: number; problem: string }
 export async function importCommand(ctx: Pick<AppContext, 'calls'>, input: ImportInput): Promise<number> {
   const options: RowOptions = { org: input.org, timeZone: input.timeZone };
   const progress = new Progress({ label: 'import' });
+  // A bar needs a total: the lines, counted first (a quick read); plain lines need none.
+  if (process.stderr.isTTY) progress.setTotal(await countLines(input.file).catch(() => 0));
   const base = dirname(resolve(input.file));
   /** The line that named each call first: later rows for it are skipped (Master.csv repeats a uniqueid on transfers). */
   const firstLine = new Map<string, number>();

@@ -31,6 +31,17 @@ export async function* fileLines(path: string): AsyncGenerator<string> {
   }
 }
 
+/** How many lines the file has (a last line without a line end counts): the size of a progress bar. */
+export async function countLines(path: string): Promise<number> {
+  let count = 0;
+  let last = 0x0a;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) count++;
+    if (chunk.length) last = chunk[chunk.length - 1]!;
+  }
+  return last === 0x0a ? count : count + 1;
+}
+
 /** The CSV records of `lines`; blank lines are passed over. */
 export async function* csvRecords(lines: AsyncIterable<string>): AsyncGenerator<CsvRecord> {
   const source = lines[Symbol.asyncIterator]();

@@ -12,7 +12,7 @@ import {
   RowProblem, checkHeader, checkTimeZone, enrichment, looksLikeCdr, rowFromCdr, rowFromRecord, toIsoTime,
 } from '../src/calls/import.js';
 import { CallsService } from '../src/calls/service.js';
-import { csvRecords, fileLines, jsonRecords } from '../src/import-read.js';
+import { countLines, csvRecords, fileLines, jsonRecords } from '../src/import-read.js';
 import { openSqliteStores } from '../src/stores/sqlite/index.js';
 import type { CallRow, NewCall } from '../src/stores/types.js';
 
@@ -137,6 +137,11 @@ t.test('readers: records with the line each starts on; a bad one does not spoil 
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'a.csv'), '\uFEFFcall_sid,to\r\ncall_1,1\r\n');
   t.same(await collect(fileLines(join(dir, 'a.csv'))), ['call_sid,to', 'call_1,1'], 'CRLF and a byte order mark');
+  t.equal(await countLines(join(dir, 'a.csv')), 2, 'two lines, the last one ended');
+  await writeFile(join(dir, 'b.jsonl'), '{}\n{}\n{}');
+  t.equal(await countLines(join(dir, 'b.jsonl')), 3, 'a last line without its end counts');
+  await writeFile(join(dir, 'empty.csv'), '');
+  t.equal(await countLines(join(dir, 'empty.csv')), 0);
 });
 
 function errorOf(fn: () => unknown): string {
