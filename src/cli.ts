@@ -6,6 +6,7 @@
  * Exit codes: 0 done, 1 failed, 2 usage.
  */
 import { loadConfig, unknownVariables } from '../config/load.js';
+import { IMPORT, importCommand } from './cli-import.js';
 import { AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './stores/sqlite/index.js';
 import { UsageError, checkSid, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
@@ -133,6 +134,7 @@ const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppConte
   'keys list': { command: KEYS_LIST, run: keysList },
   'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },
   audit: { command: AUDIT, run: auditCommand },
+  import: { command: IMPORT, run: importCommand },
 };
 
 const CONFIG_NOTE = `Configuration comes from the environment (HOST, PORT, RECPROXY_*) and the JSON file named

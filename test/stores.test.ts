@@ -153,6 +153,7 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
       find: (org, sid) => index.find(org, sid),
       list: (org, filter, after, limit) => index.list(org, filter, after, limit),
       insert: (row) => index.insert(row),
+      update: (org, sid, patch) => index.update(org, sid, patch),
       markDeleted: (sid) => index.markDeleted(sid),
       close: () => index.close(),
     },

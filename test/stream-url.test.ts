@@ -147,7 +147,7 @@ t.test('presigned mode with storage that cannot presign: the daemon’s media UR
   await storage.write('org_1/call_1.wav', Buffer.from('RIFF'), { contentType: 'audio/wav' });
   const media = new MediaUrls(signer, new PublicOrigin('http://daemon.example', 'h', 1));
   const calls = new CallsService({
-    index: { get: async () => undefined, find: async () => undefined, list: async () => [], insert: async () => { throw new Error('unused'); } },
+    index: { get: async () => undefined, find: async () => undefined, list: async () => [], insert: async () => { throw new Error('unused'); }, update: async () => undefined },
     storage,
     mediaUrls: media,
     streamTtl: 600,

@@ -12,9 +12,10 @@ import type { StorageAdapter } from '../core/storage.js';
 import type { CallIndex, CallRow } from '../stores/types.js';
 import type { MediaUrls } from './media-urls.js';
 import { encodeCursor, parseListQuery, type CallPage, type ListQuery } from './listing.js';
+import { enrichment, type ImportRow } from './import.js';
 
 /** The index as the service uses it. */
-export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert'>;
+export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert' | 'update'>;
 
 export interface CallsServiceOptions {
   index: CallsIndex;
@@ -93,6 +94,21 @@ export class CallsService {
    */
   streamUrl(call: CallRow, principalId: string, nowMs = Date.now()): Promise<StreamUrl> {
     return issueStreamUrl(this.#streams, call, principalId, nowMs);
+  }
+
+  /**
+   * Enrich the live call `sid` of `org` with the metadata of an import row (src/calls/import.ts
+   * `enrichment`: to, from, started_at, and the duration only where there is none). A call of
+   * another organization is never touched.
+   * @returns the call as it is now and whether the row changed it; undefined when `org` has no such call
+   */
+  async enrich(org: string, sid: string, row: Pick<ImportRow, 'to' | 'from' | 'startedAt' | 'durationMs'>): Promise<{ call: CallRow; changed: boolean } | undefined> {
+    const call = await this.#index.find(org, sid);
+    if (!call) return undefined;
+    const patch = enrichment(call, row);
+    if (!Object.keys(patch).length) return { call, changed: false };
+    const updated = await this.#index.update(org, sid, patch);
+    return updated && { call: updated, changed: true };
   }
 
   /**

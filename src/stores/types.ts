@@ -32,6 +32,15 @@ export interface CallRow {
 
 export type NewCall = Omit<CallRow, 'created_at' | 'deleted_at'>;
 
+/** What `CallIndex.update` may change in a call's metadata; an absent field stays as it is. */
+export interface CallPatch {
+  to_number?: string;
+  from_number?: string;
+  started_at?: string;
+  /** Set only when the row has none: a duration read from the bytes wins. */
+  duration_ms?: number;
+}
+
 /** A text field's condition in a listing: equal to `exact`, or starting with `prefix`. */
 export type TextMatch = { exact: string } | { prefix: string };
 
@@ -76,6 +85,11 @@ export interface CallIndex {
   list(org: string, filter: CallFilter, after: ListPosition | undefined, limit: number): Promise<ListedCall[]>;
   /** @throws CallExists when `call_sid` is already indexed */
   insert(call: NewCall): Promise<CallRow>;
+  /**
+   * Applies `patch` to the live row for `sid` if it belongs to `org` (`duration_ms` only where
+   * the row has none). @returns the row as it is now, or undefined when `org` has no such call
+   */
+  update(org: string, sid: string, patch: CallPatch): Promise<CallRow | undefined>;
   /** Marks the call deleted; its row stays for bookkeeping. Resolves false if nothing changed. */
   markDeleted(sid: string): Promise<boolean>;
   close(): Promise<void>;

@@ -15,7 +15,7 @@ import { API_KEY_MIGRATIONS } from './api-keys.js';
 import { openDatabaseFile } from './db-file.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from '../../core/errors.js';
-import type { CallFilter, CallIndex, CallRow, ListPosition, ListedCall, NewCall, TextMatch } from '../types.js';
+import type { CallFilter, CallIndex, CallPatch, CallRow, ListPosition, ListedCall, NewCall, TextMatch } from '../types.js';
 
 /** Each entry moves the schema from version i to i+1. Append only. */
 const MIGRATIONS: string[] = [
@@ -67,6 +67,7 @@ export class SqliteCallIndex implements CallIndex {
   readonly #byOrgSid: Database.Statement<[string, string], CallRow>;
   readonly #insert: Database.Statement<[NewCall & { created_at: string }]>;
   readonly #markDeleted: Database.Statement<[string, string]>;
+  readonly #update: Database.Statement<[Record<string, string | number | null>], CallRow>;
   /** Live rows by org and call, until the database changes. */
   readonly #found: VersionedCache<CallRow>;
   /** The listing statements, by their SQL (one per combination of filters). */
@@ -92,6 +93,13 @@ export class SqliteCallIndex implements CallIndex {
     );
     this.#markDeleted = this.db.prepare(
       'UPDATE calls SET deleted_at = ? WHERE call_sid = ? AND deleted_at IS NULL',
+    );
+    // An absent field (NULL) keeps its value; a duration is set only where there is none.
+    this.#update = this.db.prepare(
+      `UPDATE calls SET to_number = COALESCE(@to_number, to_number), from_number = COALESCE(@from_number, from_number),
+                        started_at = COALESCE(@started_at, started_at), duration_ms = COALESCE(duration_ms, @duration_ms)
+       WHERE org_id = @org AND call_sid = @sid AND deleted_at IS NULL
+       RETURNING ${COLUMNS}`,
     );
     this.dataVersion = new DataVersion(this.db);
     this.#found = new VersionedCache(this.dataVersion);
@@ -158,6 +166,18 @@ export class SqliteCallIndex implements CallIndex {
       throw err;
     }
     return { ...call, created_at, deleted_at: null };
+  }
+
+  async update(org: string, sid: string, patch: CallPatch): Promise<CallRow | undefined> {
+    this.#found.invalidate();
+    return this.#update.get({
+      org,
+      sid,
+      to_number: patch.to_number ?? null,
+      from_number: patch.from_number ?? null,
+      started_at: patch.started_at ?? null,
+      duration_ms: patch.duration_ms ?? null,
+    });
   }
 
   async markDeleted(sid: string): Promise<boolean> {
