@@ -14,6 +14,7 @@ import { InvalidFields, fieldProblems, type FieldProblem, type RegisterField, ty
 import { createContext, type AppContext } from './context.js';
 import { InvalidRequest, ListenFailed } from './core/errors.js';
 import { registerFile } from './register-file.js';
+import { INGEST, SCAN, ingestCommand, scanCommand } from './cli-ingest.js';
 import { buildServer } from './server.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
 import type { FastifyInstance } from 'fastify';
@@ -140,6 +141,8 @@ const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppConte
   'keys list': { command: KEYS_LIST, run: keysList },
   'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },
   audit: { command: AUDIT, run: auditCommand },
+  ingest: { command: INGEST, run: ingestCommand },
+  scan: { command: SCAN, run: scanCommand },
 };
 
 const CONFIG_NOTE = `Configuration comes from the environment (HOST, PORT, RECPROXY_*) and the JSON file named

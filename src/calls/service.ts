@@ -7,6 +7,7 @@
 import { assertOrg, type Principal } from '../auth/authenticate.js';
 import { CallNotFound } from '../core/errors.js';
 import { registerRecording, type RecordingSource, type RegisterFields, type Registered } from './register.js';
+import { registerStored } from './register-stored.js';
 import { StreamUrlCache, issueStreamUrl, type StreamUrl, type StreamUrlDeps } from './stream-url.js';
 import type { StorageAdapter } from '../core/storage.js';
 import type { CallIndex, CallRow } from '../stores/types.js';
@@ -94,5 +95,13 @@ export class CallsService {
    */
   register(fields: RegisterFields, source: RecordingSource | (() => Promise<RecordingSource>)): Promise<Registered> {
     return registerRecording({ index: this.#index, storage: this.#storage }, fields, source);
+  }
+
+  /**
+   * Index the object already at `key` in storage as the call `fields`, in place (src/calls/register-stored.ts).
+   * @throws InvalidFields, InvalidRequest (not audio), CallExists, ObjectNotFound, StorageUnavailable
+   */
+  registerStored(fields: RegisterFields, key: string): Promise<Registered> {
+    return registerStored({ index: this.#index, storage: this.#storage }, fields, key);
   }
 }
