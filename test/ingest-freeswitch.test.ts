@@ -1,0 +1,107 @@
+/**
+ * `recproxy ingest` and `recproxy scan` on a generated FusionPBX archive of 10,000 recordings
+ * with `--org-from-domain` (src/cli-ingest.ts, src/calls/layouts.ts), through the real CLI:
+ * each domain directory is the organization (one that breaks the organization rule is skipped
+ * with that reason), `to` is the documented placeholder, `started_at` the path's date; a second
+ * run adds nothing. Also `scan` on the s3 adapter against s3rver, under a prefix.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import t from 'tap';
+import { runCli } from './helpers/cli.js';
+import { indexRows, makeAsteriskTree, makeFreeswitchTree, summaryLine, tinyWav, wrongRows } from './helpers/pbx-trees.js';
+import { S3RVER_CREDENTIALS, startS3Server } from './helpers/s3-server.js';
+import { BUCKET, storageEnv } from './helpers/storage-env.js';
+
+const COUNT = 10_000;
+const DOMAINS = ['pbx1.example.com', 'pbx2.example.com', 'tenant_3'];
+
+const dir = await mkdtemp(join(tmpdir(), 'recproxy-ingest-fs-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+const tree = join(dir, 'fusionpbx');
+const expected = await makeFreeswitchTree(tree, COUNT, DOMAINS);
+// A domain directory that is no organization id, and a file outside the grammar.
+const badDomain = 'bad domain!/archive/2026/Nov/28/3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b.wav';
+await mkdir(join(tree, 'bad domain!/archive/2026/Nov/28'), { recursive: true });
+await writeFile(join(tree, badDomain), tinyWav(3, 3));
+await writeFile(join(tree, 'pbx1.example.com/archive/2026/Jan/01/voicemail.wav'), tinyWav(3, 4));
+const OUTSIDE = 2;
+
+function env(name: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    RECPROXY_DB_PATH: join(dir, `${name}.db`),
+    RECPROXY_LOCAL_ROOT: join(dir, `${name}-store`),
+    RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
+    ...extra,
+  };
+}
+
+t.test('ingest --org-from-domain indexes every call under its domain; a second run adds nothing', async (t) => {
+  const args = ['ingest', tree, '--layout', 'freeswitch', '--org-from-domain', '--settle-ms', '0'];
+  const first = await runCli(args, { env: env('ingest'), timeoutMs: 200_000 });
+  t.equal(first.code, 0, first.stderr.slice(-2000));
+  t.equal(summaryLine(first.stderr, 'ingest'), `ingest: ${COUNT} indexed, 0 already indexed, ${OUTSIDE} skipped, 0 failed`);
+  t.match(first.stderr, `skipped ${badDomain}: the domain directory "bad domain!" is not an organization id`);
+  t.match(first.stderr, 'skipped pbx1.example.com/archive/2026/Jan/01/voicemail.wav: not in the freeswitch layout: expected {uuid}.{wav|mp3}');
+  const rows = indexRows(join(dir, 'ingest.db'));
+  t.equal(rows.length, COUNT);
+  t.same(wrongRows(rows, expected).slice(0, 5), [], 'organization, placeholder to, date and duration of every call');
+  const one = rows.find((r) => r.call_sid === expected[4]!.sid)!;
+  t.match(one.storage_key, new RegExp(`^${expected[4]!.org!.replace(/\./g, '\\.')}/${one.call_sid}-[0-9a-f]{8}\\.wav$`));
+  t.same(await readFile(join(dir, 'ingest-store', one.storage_key)), await readFile(join(tree, expected[4]!.path)));
+
+  const again = await runCli(args, { env: env('ingest'), timeoutMs: 200_000 });
+  t.equal(again.code, 0, again.stderr.slice(-2000));
+  t.equal(summaryLine(again.stderr, 'ingest'), `ingest: 0 indexed, ${COUNT} already indexed, ${OUTSIDE} skipped, 0 failed`);
+  t.equal(indexRows(join(dir, 'ingest.db')).length, COUNT);
+});
+
+t.test('scan indexes the archive in place under one --org', async (t) => {
+  const e = env('scan', { RECPROXY_LOCAL_ROOT: tree });
+  const run = await runCli(['scan', '--layout', 'freeswitch', '--org', 'org_fs', '--settle-ms', '0'], { env: e, timeoutMs: 200_000 });
+  t.equal(run.code, 0, run.stderr.slice(-2000));
+  // Without --org-from-domain the domain directory is only part of the path: "bad domain!" is read too.
+  t.equal(summaryLine(run.stderr, 'scan'), `scan: ${COUNT + 1} indexed, 0 already indexed, 1 skipped, 0 failed`);
+  const rows = indexRows(join(dir, 'scan.db'));
+  t.same(wrongRows(rows, expected.map((x) => ({ ...x, org: 'org_fs' }))).slice(0, 5), []);
+  const byPath = new Map(expected.map((x) => [x.sid, x.path]));
+  t.ok(rows.every((r) => r.storage_key === (byPath.get(r.call_sid) ?? badDomain)), 'every row points at the file where it lies');
+});
+
+t.test('scan on the s3 adapter (s3rver) indexes the objects under --prefix in place; a second run adds nothing', async (t) => {
+  const s3 = await startS3Server({ buckets: [BUCKET] });
+  t.teardown(() => s3.stop());
+  const spool = join(dir, 'small-spool');
+  const calls = await makeAsteriskTree(spool, 150);
+  const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+  t.teardown(() => client.destroy());
+  const put = (key: string, body: Buffer) => client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentType: 'audio/wav' }));
+  for (let i = 0; i < calls.length; i += 25) {
+    await Promise.all(calls.slice(i, i + 25).map(async (c) => put(`pbx/monitor/${c.path}`, await readFile(join(spool, c.path)))));
+  }
+  await put('pbx/monitor/2026/11/28/notes.txt', Buffer.from('not a recording'));
+  await put('elsewhere/2026/11/28/in-1-2-20261128-000000-9.9.wav', tinyWav(2, 9)); // outside the prefix
+  const e = {
+    ...env('s3'),
+    ...storageEnv('s3', 'presigned', s3),
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  };
+  const args = ['scan', '--layout', 'asterisk', '--org', 'org_s3', '--prefix', 'pbx/monitor', '--settle-ms', '0'];
+  const writes = () => s3.requests().filter((r) => r.method !== 'GET' && r.method !== 'HEAD').length;
+  const writesBefore = writes();
+  const first = await runCli(args, { env: e, timeoutMs: 120_000 });
+  t.equal(first.code, 0, first.stderr.slice(-2000));
+  t.equal(summaryLine(first.stderr, 'scan'), 'scan: 150 indexed, 0 already indexed, 1 skipped, 0 failed');
+  t.match(first.stderr, 'skipped pbx/monitor/2026/11/28/notes.txt: not in the asterisk layout');
+  const rows = indexRows(join(dir, 's3.db'));
+  t.same(wrongRows(rows, calls, 'org_s3').slice(0, 5), []);
+  const byPath = new Map(calls.map((x) => [x.sid, x.path]));
+  t.ok(rows.every((r) => r.storage_key === `pbx/monitor/${byPath.get(r.call_sid)}`), 'the keys are the objects\' own');
+  const again = await runCli(args, { env: e, timeoutMs: 120_000 });
+  t.equal(summaryLine(again.stderr, 'scan'), 'scan: 0 indexed, 150 already indexed, 1 skipped, 0 failed');
+  t.equal(indexRows(join(dir, 's3.db')).length, 150);
+  t.equal(writes(), writesBefore, 'scan wrote and deleted nothing in the bucket');
+});
