@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LocalAdapter } from '../adapters/local.js';
-import { registerStored } from '../src/calls/register-stored.js';
+import { StoredRegistrar, registerStored } from '../src/calls/register-stored.js';
 import { CallsService } from '../src/calls/service.js';
 import { CallExists } from '../src/core/errors.js';
 import { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
@@ -83,4 +83,38 @@ t.test('a lost insert race answers the winner when the bytes agree, and fails ot
   };
   await t.rejects(registerStored({ index: otherBytes, storage }, { ...fields, sid: 'call_r2' }, 'spool/a.wav'), { code: 'CALL_EXISTS' });
   t.same(await listing(), before, 'the object is never removed, race or not');
+});
+
+t.test('concurrent registrations share one insertMany transaction; a call_sid twice in a batch is "already" the second time', async (t) => {
+  const batches: number[] = [];
+  const counted = {
+    get: (sid: string) => index.get(sid),
+    insert: (call: NewCall) => index.insert(call),
+    insertMany: (rows: NewCall[]) => {
+      batches.push(rows.length);
+      return index.insertMany(rows);
+    },
+  };
+  const registrar = new StoredRegistrar({ index: counted, storage });
+  const results = await Promise.all([
+    registrar.register({ ...fields, sid: 'call_b1' }, 'spool/a.wav'),
+    registrar.register({ ...fields, sid: 'call_b2' }, 'spool/b.wav'),
+    registrar.register({ ...fields, sid: 'call_b3' }, 'spool/a.wav'),
+    registrar.register({ ...fields, sid: 'call_b3' }, 'spool/a.wav'),
+  ]);
+  t.same(batches, [4], 'one transaction');
+  t.same(results.map((r) => r.created), [true, true, true, false]);
+  t.same(results[3]!.call, await index.get('call_b3'));
+  await t.rejects(
+    Promise.all([registrar.register({ ...fields, sid: 'call_b4' }, 'spool/a.wav'), registrar.register({ ...fields, sid: 'call_b4' }, 'spool/b.wav')]),
+    { code: 'CALL_EXISTS' },
+    'other bytes under one call_sid in one batch: the second is a conflict',
+  );
+
+  const failing = new StoredRegistrar({ index: { ...counted, insertMany: async () => Promise.reject(new Error('disk I/O error')) }, storage });
+  await t.rejects(failing.register({ ...fields, sid: 'call_b5' }, 'spool/a.wav'), /disk I\/O error/, 'a failed transaction fails each of its registrations');
+
+  const single = new StoredRegistrar({ index: { get: counted.get, insert: counted.insert }, storage });
+  t.equal((await single.register({ ...fields, sid: 'call_b6' }, 'spool/a.wav')).created, true, 'without insertMany: one insert per call');
+  t.same(batches, [4, 2]);
 });

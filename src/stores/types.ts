@@ -76,6 +76,12 @@ export interface CallIndex {
   list(org: string, filter: CallFilter, after: ListPosition | undefined, limit: number): Promise<ListedCall[]>;
   /** @throws CallExists when `call_sid` is already indexed */
   insert(call: NewCall): Promise<CallRow>;
+  /**
+   * Optional: inserts `calls` in one transaction (bulk registration: `recproxy scan`). Each
+   * answer is the row inserted, or undefined when its call_sid was already indexed (nothing is
+   * written for it; the others still are).
+   */
+  insertMany?(calls: NewCall[]): Promise<(CallRow | undefined)[]>;
   /** Marks the call deleted; its row stays for bookkeeping. Resolves false if nothing changed. */
   markDeleted(sid: string): Promise<boolean>;
   close(): Promise<void>;
