@@ -117,7 +117,7 @@ export const SCAN: Command<ScanInput> = {
     try {
       prefix = normalizePrefix(raw);
     } catch (err) {
-      throw new UsageError(`--prefix ${(err as Error).message}`);
+      throw new UsageError(`--prefix must be a path inside the store (${(err as Error).message})`);
     }
     if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
     return { ...bulk, prefix };
