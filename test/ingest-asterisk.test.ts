@@ -1,12 +1,11 @@
 /**
- * `recproxy ingest` and `recproxy scan` on a generated Asterisk spool of 10,000 recordings,
- * through the real CLI (src/cli-ingest.ts, layouts: src/calls/layouts.ts): every call indexed
- * with the right to/from/started_at/duration, a second run adds nothing, names outside the
- * grammar are skipped with their reason. Conflicts, deleted calls, interruption and usage:
- * test/ingest-cli.test.ts.
+ * `recproxy ingest` on a generated Asterisk spool of 10,000 recordings, through the real CLI
+ * (src/cli-ingest.ts, layouts: src/calls/layouts.ts): every call copied into the store and
+ * indexed with the right to/from/started_at/duration, a second run adds nothing, names outside
+ * the grammar are skipped with their reason. `scan` of the same kind of spool:
+ * test/scan-asterisk.test.ts; conflicts, deleted calls, interruption, usage: test/ingest-cli.test.ts.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,21 +71,3 @@ t.test('ingest indexes the whole spool, skips what is outside the grammar, and a
   const days = await readdir(join(dir, 'ingest-store', ORG));
   t.equal(days.length, COUNT, 'and no object');
 });
-
-t.test('scan indexes the spool in place when the local root is the spool, and a second run adds nothing', async (t) => {
-  const e = env('scan', { RECPROXY_LOCAL_ROOT: tree });
-  const first = await runCli(['scan', '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: e, timeoutMs: 200_000 });
-  t.equal(first.code, 0, first.stderr.slice(-2000));
-  t.equal(summaryLine(first.stderr, 'scan'), `scan: ${COUNT} indexed, 0 already indexed, ${OUTSIDE} skipped, 0 failed`);
-  t.match(first.stderr, 'skipped 2026/11/28/notes.txt: not in the asterisk layout');
-  const found = rows('scan');
-  checkRows(t, found, expected, ORG);
-  const byPath = new Map(expected.map((x) => [x.sid, x.path]));
-  t.ok(found.every((r) => r.storage_key === byPath.get(r.call_sid)), 'each row points at the file where it lies: nothing copied');
-  t.notOk(existsSync(join(tree, ORG)), 'nothing written into the spool');
-
-  const again = await runCli(['scan', '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: e, timeoutMs: 200_000 });
-  t.equal(summaryLine(again.stderr, 'scan'), `scan: 0 indexed, ${COUNT} already indexed, ${OUTSIDE} skipped, 0 failed`);
-  t.equal(rows('scan').length, COUNT);
-});
-
