@@ -258,12 +258,23 @@ export async function ingestCommand(ctx: AppContext, input: IngestInput): Promis
           followSymlinks: false,
           awaitWriteFinish: { stabilityThreshold: input.settleMs, pollInterval: input.pollMs },
         });
+        // At most `concurrency` files at a time, however many settle at once; the rest wait their turn.
+        const waiting: string[] = [];
+        const next = () => {
+          while (!stopping && waiting.length && inFlight.size < input.concurrency) {
+            const rel = waiting.shift()!;
+            const job = ingestPath(rel).then((r) => note(rel, r));
+            inFlight.add(job);
+            void job.finally(() => {
+              inFlight.delete(job);
+              next();
+            });
+          }
+        };
         const handle = (path: string) => {
           if (stopping) return;
-          const rel = toRel(dir, path);
-          const job = ingestPath(rel).then((r) => note(rel, r));
-          inFlight.add(job);
-          void job.finally(() => inFlight.delete(job));
+          waiting.push(toRel(dir, path));
+          next();
         };
         watcher.on('add', handle);
         watcher.on('change', handle);
