@@ -17,6 +17,8 @@ import { indexRows, makeAsteriskTree, summaryLine, tinyWav } from './helpers/pbx
 import type { CallRow } from '../src/stores/types.js';
 
 const ORG = 'org_ast';
+/** runCli's limit: only ends a hang (a busy machine starts a CLI in seconds, not milliseconds). */
+const SLOW = 120_000;
 const dir = await mkdtemp(join(tmpdir(), 'recproxy-ingest-cli-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
@@ -35,7 +37,7 @@ t.test('other bytes under an indexed call_sid fail as a conflict and never overw
   const name = 'conflict';
   const small = join(dir, 'small');
   const calls = await makeAsteriskTree(small, 3);
-  const first = await runCli(['ingest', small, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name) });
+  const first = await runCli(['ingest', small, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name), timeoutMs: SLOW });
   t.equal(first.code, 0, first.stderr);
   const before = rows(name);
 
@@ -44,14 +46,14 @@ t.test('other bytes under an indexed call_sid fail as a conflict and never overw
   const clash = `2026/11/05/out-15559990000-777-20261105-101010-${calls[1]!.sid.slice(5, 15)}.${calls[1]!.sid.slice(15)}.wav`;
   await mkdir(join(other, '2026/11/05'), { recursive: true });
   await writeFile(join(other, clash), tinyWav(9, 999));
-  const conflict = await runCli(['ingest', other, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name) });
+  const conflict = await runCli(['ingest', other, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name), timeoutMs: SLOW });
   t.equal(conflict.code, 1, 'something failed: exit 1');
   t.equal(summaryLine(conflict.stderr, 'ingest'), 'ingest: 0 indexed, 0 already indexed, 0 skipped, 1 failed');
   t.match(conflict.stderr, new RegExp(`failed ${clash.replace(/\./g, '\\.')}: conflict: ${calls[1]!.sid} is already indexed with other bytes`));
   t.same(rows(name), before, 'the first recording stays, untouched');
 
   // Another organization's run meets the call_sid of this one.
-  const foreign = await runCli(['ingest', small, '--layout', 'asterisk', '--org', 'org_other', '--settle-ms', '0'], { env: env(name) });
+  const foreign = await runCli(['ingest', small, '--layout', 'asterisk', '--org', 'org_other', '--settle-ms', '0'], { env: env(name), timeoutMs: SLOW });
   t.equal(foreign.code, 1);
   t.match(foreign.stderr, `conflict: ${calls[0]!.sid} is indexed for another organization`);
 
@@ -59,7 +61,7 @@ t.test('other bytes under an indexed call_sid fail as a conflict and never overw
   const db = new Database(join(dir, `${name}.db`));
   db.prepare("UPDATE calls SET deleted_at = '2026-11-29T00:00:00.000Z' WHERE call_sid = ?").run(calls[2]!.sid);
   db.close();
-  const rerun = await runCli(['ingest', small, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name) });
+  const rerun = await runCli(['ingest', small, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name), timeoutMs: SLOW });
   t.equal(rerun.code, 0, rerun.stderr);
   t.equal(summaryLine(rerun.stderr, 'ingest'), 'ingest: 0 indexed, 2 already indexed, 1 skipped, 0 failed');
   t.match(rerun.stderr, `skipped ${calls[2]!.path}: ${calls[2]!.sid} was deleted on 2026-11-29T00:00:00.000Z; not ingested again`);
@@ -69,7 +71,7 @@ t.test('other bytes under an indexed call_sid fail as a conflict and never overw
   const junk = join(dir, 'junk');
   await mkdir(join(junk, '2026/11/06'), { recursive: true });
   await writeFile(join(junk, '2026/11/06/in-15550000001-200-20261106-000000-1764888888.1.wav'), 'not audio at all');
-  const notAudio = await runCli(['ingest', junk, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name) });
+  const notAudio = await runCli(['ingest', junk, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name), timeoutMs: SLOW });
   t.equal(notAudio.code, 1);
   t.match(notAudio.stderr, /failed 2026\/11\/06\/in-15550000001-200-20261106-000000-1764888888\.1\.wav: INVALID_REQUEST: .* is not audio/);
 });
@@ -77,10 +79,10 @@ t.test('other bytes under an indexed call_sid fail as a conflict and never overw
 t.test('a file changed within the settle time is left for a later run', async (t) => {
   const fresh = join(dir, 'fresh');
   const calls = await makeAsteriskTree(fresh, 1);
-  const run = await runCli(['ingest', fresh, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '600000'], { env: env('fresh') });
+  const run = await runCli(['ingest', fresh, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '600000'], { env: env('fresh'), timeoutMs: SLOW });
   t.equal(run.code, 0, run.stderr);
   t.match(run.stderr, `skipped ${calls[0]!.path}: changed in the last 600000 ms: may still be being written; run again later`);
-  const scan = await runCli(['scan', '--layout', 'asterisk', '--org', ORG, '--settle-ms', '600000'], { env: env('fresh-scan', { RECPROXY_LOCAL_ROOT: fresh }) });
+  const scan = await runCli(['scan', '--layout', 'asterisk', '--org', ORG, '--settle-ms', '600000'], { env: env('fresh-scan', { RECPROXY_LOCAL_ROOT: fresh }), timeoutMs: SLOW });
   t.equal(scan.code, 0, scan.stderr);
   t.match(scan.stderr, `skipped ${calls[0]!.path}: changed in the last 600000 ms`);
   t.equal(rows('fresh').length + rows('fresh-scan').length, 0, 'nothing indexed');
@@ -95,13 +97,13 @@ t.test('usage errors exit 2 before anything is opened', async (t) => {
     [['ingest', dir, '--layout', 'asterisk', '--org-from-domain', '--utc-offset', '2h'], /--org-from-domain needs --layout freeswitch/],
   ];
   // Independent runs, side by side.
-  const [help, ...answers] = await Promise.all([['ingest', '--help'], ...cases.map(([args]) => args)].map((args) => runCli(args, { env: e })));
+  const [help, ...answers] = await Promise.all([['ingest', '--help'], ...cases.map(([args]) => args)].map((args) => runCli(args, { env: e, timeoutMs: SLOW })));
   cases.forEach(([args, message], i) => {
     t.equal(answers[i]!.code, 2, args.join(' '));
     t.match(answers[i]!.stderr, message, args.join(' '));
   });
   t.notOk(existsSync(join(dir, 'usage.db')), 'no index was created');
-  const missing = await runCli(['ingest', join(dir, 'no-such-dir'), '--layout', 'flat', '--org', ORG], { env: e });
+  const missing = await runCli(['ingest', join(dir, 'no-such-dir'), '--layout', 'flat', '--org', ORG], { env: e, timeoutMs: SLOW });
   t.equal(missing.code, 1);
   t.match(missing.stderr, /INVALID_REQUEST: .*no-such-dir is not a folder/);
   t.equal(help!.code, 0);
