@@ -31,6 +31,7 @@ import { onBenchNode } from './lib/runtime.mjs';
 import { killAllNow, sampleProcess, stopAll } from './lib/proc.mjs';
 import { evaluate, machineInfo, markdownTable, table } from './lib/report.mjs';
 import { nginxVersion, probe, startNginx, startNodePeer, startRecproxy } from './lib/servers.mjs';
+import { ingestRuns } from './lib/ingest.mjs';
 import { ORG, scenarios } from './scenarios.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -237,6 +238,11 @@ async function main() {
   const selected = all.filter((s) => !ONLY || ONLY.includes(s.id));
   const runs = [];
   for (const scenario of selected) {
+    if (scenario.task === 'ingest') {
+      // Not a load on a server: CLI runs over a generated spool (bench/lib/ingest.mjs).
+      runs.push(...(await ingestRuns(dir, { org: ORG, log, cpuProfDir: CPU_PROF })));
+      continue;
+    }
     const active = [];
     for (const run of scenario.runs) {
       const row = { scenario: scenario.id, server: run.server };

@@ -112,5 +112,16 @@ export function scenarios(f) {
       ],
       checks: [{ server: 'recproxy-1m', peer: 'recproxy-1k', metric: 'p99ms', max: 1.5 }],
     },
+    {
+      id: 'ingest',
+      title: 'recproxy ingest (copy into local storage) and scan (index in place) of a 10,000-file Asterisk spool, files/s',
+      // No server under load: bench/lib/ingest.mjs runs the CLI; the rate column holds files/s.
+      task: 'ingest',
+      runs: [],
+      checks: [
+        { server: 'ingest-local', metric: 'filesPerSec', min: 300, unit: ' files/s' },
+        { server: 'scan-local', metric: 'filesPerSec', min: 1000, unit: ' files/s' },
+      ],
+    },
   ];
 }

@@ -17,6 +17,7 @@ import { registerFile } from './register-file.js';
 import closeWithGrace from 'close-with-grace';
 import { buildMetricsServer, buildServer } from './server.js';
 import { packageVersion } from './version.js';
+import { INGEST, SCAN, ingestCommand, scanCommand } from './cli-ingest.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -135,6 +136,8 @@ const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppConte
   'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },
   audit: { command: AUDIT, run: auditCommand },
   import: { command: IMPORT, run: importCommand },
+  ingest: { command: INGEST, run: ingestCommand },
+  scan: { command: SCAN, run: scanCommand },
 };
 
 const CONFIG_NOTE = `Configuration comes from the environment (HOST, PORT, RECPROXY_*) and the JSON file named

@@ -7,6 +7,7 @@
 import { assertOrg, type Principal } from '../auth/authenticate.js';
 import { CallNotFound } from '../core/errors.js';
 import { registerRecording, type RecordingSource, type RegisterFields, type Registered } from './register.js';
+import { StoredRegistrar } from './register-stored.js';
 import { StreamUrlCache, issueStreamUrl, type StreamUrl, type StreamUrlDeps } from './stream-url.js';
 import type { StorageAdapter } from '../core/storage.js';
 import type { CallIndex, CallRow } from '../stores/types.js';
@@ -15,7 +16,7 @@ import { encodeCursor, parseListQuery, type CallPage, type ListQuery } from './l
 import { enrichment, type ImportRow } from './import.js';
 
 /** The index as the service uses it. */
-export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert' | 'update'>;
+export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert' | 'update' | 'insertMany'>;
 
 export interface CallsServiceOptions {
   index: CallsIndex;
@@ -36,6 +37,8 @@ export class CallsService {
   readonly #index: CallsIndex;
   readonly #storage: StorageAdapter;
   readonly #streams: StreamUrlDeps;
+  /** In-place registrations, their index rows written in batches. */
+  readonly #stored: StoredRegistrar;
   /** Stream URLs recently issued, reused within RECPROXY_STREAM_URL_REUSE_SEC. */
   readonly streamUrls: StreamUrlCache;
 
@@ -43,6 +46,7 @@ export class CallsService {
     this.#index = options.index;
     this.#storage = options.storage;
     this.streamUrls = new StreamUrlCache(options.streamUrlReuseSec * 1000);
+    this.#stored = new StoredRegistrar({ index: options.index, storage: options.storage });
     this.#streams = {
       storage: options.storage,
       mediaUrls: options.mediaUrls,
@@ -118,5 +122,14 @@ export class CallsService {
    */
   register(fields: RegisterFields, source: RecordingSource | (() => Promise<RecordingSource>)): Promise<Registered> {
     return registerRecording({ index: this.#index, storage: this.#storage }, fields, source);
+  }
+
+  /**
+   * Index the object already at `key` in storage as the call `fields`, in place
+   * (src/calls/register-stored.ts); concurrent calls share index transactions.
+   * @throws InvalidFields, InvalidRequest (not audio), CallExists, ObjectNotFound, StorageUnavailable
+   */
+  registerStored(fields: RegisterFields, key: string): Promise<Registered> {
+    return this.#stored.register(fields, key);
   }
 }

@@ -90,6 +90,12 @@ export interface CallIndex {
    * the row has none). @returns the row as it is now, or undefined when `org` has no such call
    */
   update(org: string, sid: string, patch: CallPatch): Promise<CallRow | undefined>;
+  /**
+   * Optional: inserts `calls` in one transaction (bulk registration: `recproxy scan`). Each
+   * answer is the row inserted, or undefined when its call_sid was already indexed (nothing is
+   * written for it; the others still are).
+   */
+  insertMany?(calls: NewCall[]): Promise<(CallRow | undefined)[]>;
   /** Marks the call deleted; its row stays for bookkeeping. Resolves false if nothing changed. */
   markDeleted(sid: string): Promise<boolean>;
   close(): Promise<void>;
