@@ -63,6 +63,24 @@ export const CallListBody = Type.Object({
   next_cursor: Type.Union([Type.String(), Type.Null()]),
 });
 
+/**
+ * An upload's metadata besides its call_sid: PUT /api/calls/{call_sid}/recording's query
+ * parameters. Plain strings here: the calls service checks them and its problems name these
+ * fields (src/routes/upload.ts); any other parameter is refused by name.
+ */
+export const UploadQuery = Type.Object({
+  to: Type.Optional(Type.String({ maxLength: 1024, description: 'the number or address called (required)' })),
+  from: Type.Optional(Type.String({ maxLength: 1024, description: 'the caller' })),
+  started_at: Type.Optional(Type.String({ maxLength: 1024, description: 'ISO 8601; stored in UTC' })),
+  duration_ms: Type.Optional(Type.String({ maxLength: 1024, description: 'used only when the bytes do not tell the duration' })),
+});
+
+/** POST /api/calls: the multipart form's text fields, before its one `file` part. */
+export const UploadFields = Type.Object({
+  call_sid: Type.String({ maxLength: 1024, description: 'call_ followed by 1-64 ASCII letters or digits' }),
+  ...UploadQuery.properties,
+});
+
 /** Every status an API route may answer with an error body. */
 export const errorResponses = {
   400: ErrorBody,

@@ -12,6 +12,7 @@ import { auditDenied, guardApi } from './routes/guard.js';
 import { healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { recordingRoutes } from './routes/recording.js';
+import { uploadRoutes } from './routes/upload.js';
 import { parseTrustProxy } from '../config/schema.js';
 import type { AppContext } from './context.js';
 
@@ -105,6 +106,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     await guardApi(api, ctx);
     await api.register(recordingRoutes(ctx));
     await api.register(callRoutes(ctx));
+    await api.register(uploadRoutes(ctx));
   });
   await app.register(mediaRoutes(ctx));
   return app;
