@@ -6,7 +6,6 @@
  * its answer, and a slow parser slows the stream (backpressure) rather than buffering it.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import { parseStream } from 'music-metadata';
 import { SNIFF_BYTES, sniffAudio } from '../audio-sniff.js';
 import { wavDurationMs } from '../wav.js';
 
@@ -37,8 +36,13 @@ export class AudioProbe {
     if (contentType === 'audio/wav' && wavDurationMs(head, Number.MAX_SAFE_INTEGER) !== null) return;
     const input = (this.#input = new PassThrough({ highWaterMark: PARSER_BUFFER }));
     // `duration`: count frames to the end when the size is unknown (an upload without a length).
-    this.#parsed = parseStream(input, { mimeType: contentType, size }, { duration: true, skipCovers: true })
-      .then((meta) => toMs(meta.format.duration), () => null)
+    // Imported on first use: loading music-metadata takes longer than a CLI command's whole start.
+    this.#parsed = import('music-metadata')
+      .then(({ parseStream }) =>
+        // Stopped before the parser was loaded: a parser started on a destroyed stream never settles.
+        input.destroyed ? undefined : parseStream(input, { mimeType: contentType, size }, { duration: true, skipCovers: true }),
+      )
+      .then((meta) => toMs(meta?.format.duration), () => null)
       .finally(() => {
         this.#input = undefined;
         input.destroy();

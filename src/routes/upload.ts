@@ -9,7 +9,7 @@
  * `Connection: close`, so the rest of a large body is not read for nothing.
  */
 import { Transform, type Readable } from 'node:stream';
-import multipart, { type Multipart, type MultipartFile } from '@fastify/multipart';
+import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { assertOrg, assertScope } from '../auth/authenticate.js';
@@ -174,6 +174,8 @@ export const uploadRoutes =
       // Only multipart/form-data: nothing else is parsed (or buffered) on the way to a 415.
       app.removeAllContentTypeParsers();
       // busboy stops the file one byte past the limit; `limited` has refused it by then.
+      // Imported here, not at the top: only the daemon needs it, not every CLI command.
+      const { default: multipart } = await import('@fastify/multipart');
       await app.register(multipart, { limits: { fileSize: max + 1, fieldSize: 1024, fields: 16, parts: 24, headerPairs: 64 } });
 
       app.post('/api/calls', { schema: { headers: OrgHeaders, response: uploadResponses } }, async (request, reply) => {
