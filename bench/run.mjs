@@ -78,6 +78,8 @@ async function prepare() {
   const call2 = await cliAdd(localEnv, { org: ORG, sid: 'call_bench2mb', to: TO, file: small });
   const call50 = await cliAdd(localEnv, { org: ORG, sid: 'call_bench50mb', to: TO, file: large });
   const headers = RECPROXY_HEADERS(await cliKeyCreate(localEnv, ORG));
+  const adminHeaders = RECPROXY_HEADERS(await cliKeyCreate(localEnv, ORG, 'admin'));
+  const uploadRoot = join(dir, 'uploads');
 
   const servers = new Map();
   const prof = { cpuProfDir: CPU_PROF };
@@ -92,6 +94,7 @@ async function prepare() {
     'bare-node-fresh': () => startNodePeer('bare-node-fresh', 'bare-node.mjs', { BENCH_ROOT: root }),
     'fastify-static': () => startNodePeer('fastify-static', 'fastify-static.mjs', { BENCH_ROOT: root }),
     nginx: () => startNginx(dir, root),
+    'recproxy-upload': () => startRecproxy('recproxy-upload', recproxyEnv(dir, { RECPROXY_LOCAL_ROOT: uploadRoot }), prof),
     'recproxy-1k': () => growthServer('recproxy-1k', 1000),
     'recproxy-1m': () => growthServer('recproxy-1m', 1_000_000),
   };
@@ -142,6 +145,8 @@ async function prepare() {
     call2,
     call50,
     s3call,
+    adminHeaders,
+    uploadRoot,
     mediaUrl: async () => JSON.parse(await streamBody()).data.url,
     s3Direct: () => presign(s3rver.url, s3call.storage_key),
   };
@@ -246,6 +251,17 @@ async function main() {
     const active = [];
     for (const run of scenario.runs) {
       const row = { scenario: scenario.id, server: run.server };
+      if (run.measure) {
+        // A run that measures itself (upload): one operation, no load generator.
+        log(`${scenario.id} · ${run.server}`);
+        try {
+          runs.push({ ...row, ...(await run.measure(await need(run.server))) });
+        } catch (err) {
+          runs.push({ ...row, failed: err.message });
+          log(`${scenario.id} · ${run.server}: failed: ${err.message}`);
+        }
+        continue;
+      }
       try {
         const prepared = await prepareRun(run, need);
         if (prepared) active.push({ run, row, prepared, reps: [] });

@@ -10,12 +10,17 @@
  *   f.headers   the request headers for recproxy's /api (RECPROXY_HEADERS)
  *   f.call2 / f.call50 / f.s3call   index rows of the registered recordings
  *   f.mediaUrl() the /media/{token} URL recproxy-local hands out; f.s3Direct() a presigned s3rver GET
+ *   f.adminHeaders  headers with an admin key (uploads); f.uploadRoot  recproxy-upload's local root
+ * A run with `measure(server)` measures itself (one operation, no load generator) and returns its row.
  */
+import { measureUpload } from './lib/upload.mjs';
+
 export const ORG = 'org_bench';
 const MB2 = 2 * 1024 * 1024;
 const MB50 = 50 * 1024 * 1024;
 const RANGE = { Range: 'bytes=65536-131071' };
 const KIB64 = 65536;
+const GIB = 1024 ** 3;
 
 const stream = (sid) => `/api/calls/${sid}/recording/stream`;
 const download = (sid) => `/api/calls/${sid}/recording/download`;
@@ -121,6 +126,20 @@ export function scenarios(f) {
       checks: [
         { server: 'ingest-local', metric: 'filesPerSec', min: 300, unit: ' files/s' },
         { server: 'scan-local', metric: 'filesPerSec', min: 1000, unit: ' files/s' },
+      ],
+    },
+    {
+      id: 'upload',
+      title: 'A 1 GiB WAV streamed through POST /api/calls (multipart), made on the fly by the client',
+      runs: [
+        {
+          server: 'recproxy-upload',
+          measure: (server) => measureUpload({ server, headers: f.adminHeaders, root: f.uploadRoot, org: ORG, sid: 'call_benchupload', bytes: GIB }),
+        },
+      ],
+      checks: [
+        { server: 'recproxy-upload', metric: 'peakRssMiB', max: 150, unit: ' MiB' },
+        { server: 'recproxy-upload', metric: 'sha256Match', min: 1 },
       ],
     },
   ];

@@ -10,7 +10,7 @@ import { IMPORT, importCommand } from './cli-import.js';
 import { AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './stores/sqlite/index.js';
 import { UsageError, checkSid, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
-import { InvalidFields, fieldProblems, type FieldProblem, type RegisterField, type RegisterFields } from './calls/register.js';
+import { InvalidFields, fieldProblems, wholeNumberField, type FieldProblem, type RegisterField, type RegisterFields } from './calls/register.js';
 import { createContext, type AppContext } from './context.js';
 import { InvalidRequest, ListenFailed } from './core/errors.js';
 import { registerFile } from './register-file.js';
@@ -81,6 +81,7 @@ const FIELD_OPTIONS: Record<RegisterField, string> = {
   from: '--from',
   contentType: '--content-type',
   startedAt: '--started-at',
+  durationMs: '--duration-ms',
 };
 
 /** The calls service's field problems, worded for the command line: `--sid must be …; --org …`. */
@@ -90,7 +91,7 @@ function optionProblems(problems: FieldProblem[]): string {
 
 const CALLS_ADD: Command<CallsAddInput> = {
   usage:
-    'calls add --org ORG --sid SID --to NUMBER [--from NUMBER] --file PATH\n                   [--content-type TYPE] [--started-at ISO8601] [--follow-symlinks]',
+    'calls add --org ORG --sid SID --to NUMBER [--from NUMBER] --file PATH\n                   [--content-type TYPE] [--started-at ISO8601] [--duration-ms MS] [--follow-symlinks]',
   options: {
     org: { type: 'string' },
     sid: { type: 'string' },
@@ -99,6 +100,7 @@ const CALLS_ADD: Command<CallsAddInput> = {
     file: { type: 'string' },
     'content-type': { type: 'string' },
     'started-at': { type: 'string' },
+    'duration-ms': { type: 'string' },
     'follow-symlinks': { type: 'boolean' },
   },
   check(args) {
@@ -110,6 +112,7 @@ const CALLS_ADD: Command<CallsAddInput> = {
       from: option(args, 'from'),
       contentType: option(args, 'content-type'),
       startedAt: option(args, 'started-at'),
+      durationMs: wholeNumberField(option(args, 'duration-ms')),
     };
     const problems = fieldProblems(fields);
     if (problems.length) throw new UsageError(optionProblems(problems));

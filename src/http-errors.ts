@@ -11,8 +11,10 @@ import {
   InvalidOrganization,
   InvalidRequest,
   MissingOrganization,
+  PayloadTooLarge,
   RecordingNotFound,
   RouteNotFound,
+  UnsupportedMediaType,
   ERROR_CONTENT_TYPE,
   errorEnvelope,
 } from './core/errors.js';
@@ -90,6 +92,11 @@ function translate(error: FastifyError, request: FastifyRequest): Coded {
       // An index row or token naming a key outside the store: the recording is not reachable.
       request.log.warn({ err: error }, 'storage key refused');
       return new RecordingNotFound({ cause: error });
+    // Fastify's refusals of a request body, under the API's codes.
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new UnsupportedMediaType(`this endpoint does not take a body of type ${request.headers['content-type'] ?? '(none)'}`);
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLarge('the request body is too large');
   }
   if (typeof error.statusCode === 'number' && error.statusCode < 500 && error.code) {
     // Fastify's own client errors (FST_ERR_…) and ours pass through with their code.

@@ -72,7 +72,10 @@ export const ERROR_CODES: Record<number, string[]> = {
   401: ['UNAUTHORIZED'],
   403: ['ORG_FORBIDDEN', 'INSUFFICIENT_SCOPE', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_REVOKED'],
   404: ['CALL_NOT_FOUND', 'RECORDING_NOT_FOUND', 'ROUTE_NOT_FOUND'],
+  409: ['CALL_EXISTS'],
   412: ['PRECONDITION_FAILED'],
+  413: ['PAYLOAD_TOO_LARGE'],
+  415: ['UNSUPPORTED_MEDIA_TYPE'],
   416: ['RANGE_NOT_SATISFIABLE'],
   429: ['RATE_LIMITED'],
   500: ['INTERNAL_ERROR'],
@@ -81,6 +84,24 @@ export const ERROR_CODES: Record<number, string[]> = {
 
 /** The error body of `status`, described by the codes it may carry. */
 export const errorResponse = (status: number) => ({ ...ErrorBody, description: `Error codes: ${(ERROR_CODES[status] ?? []).join(', ')}` });
+
+/**
+ * An upload's metadata besides its call_sid: PUT /api/calls/{call_sid}/recording's query
+ * parameters. Plain strings here: the calls service checks them and its problems name these
+ * fields (src/routes/upload.ts); any other parameter is refused by name.
+ */
+export const UploadQuery = Type.Object({
+  to: Type.Optional(Type.String({ maxLength: 1024, description: 'the number or address called (required)' })),
+  from: Type.Optional(Type.String({ maxLength: 1024, description: 'the caller' })),
+  started_at: Type.Optional(Type.String({ maxLength: 1024, description: 'ISO 8601; stored in UTC' })),
+  duration_ms: Type.Optional(Type.String({ maxLength: 1024, description: 'used only when the bytes do not tell the duration' })),
+});
+
+/** POST /api/calls: the multipart form's text fields, before its one `file` part. */
+export const UploadFields = Type.Object({
+  call_sid: Type.String({ maxLength: 1024, description: 'call_ followed by 1-64 ASCII letters or digits' }),
+  ...UploadQuery.properties,
+});
 
 /** Every status an API route may answer with an error body. */
 export const errorResponses = {

@@ -18,6 +18,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { registerOpenApi } from './routes/openapi.js';
 import { packageVersion } from './version.js';
 import { recordingRoutes } from './routes/recording.js';
+import { uploadRoutes } from './routes/upload.js';
 import { parseTrustProxy } from '../config/schema.js';
 import type { AppContext } from './context.js';
 
@@ -189,6 +190,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     await guardApi(api, ctx);
     await api.register(recordingRoutes(ctx));
     await api.register(callRoutes(ctx));
+    await api.register(uploadRoutes(ctx));
   });
   await app.register(mediaRoutes(ctx));
   // With RECPROXY_METRICS_PORT, /metrics is on a listener of its own (buildMetricsServer).

@@ -76,7 +76,7 @@ t.test('the calls API over HTTP', async (t) => {
         call_sid: 'call_a1',
         to: '+15551000001',
         from: '201',
-        started_at: '2026-01-01T10:00:00Z',
+        started_at: '2026-01-01T10:00:00.000Z',
         duration_ms: 50,
         content_type: 'audio/wav',
         size_bytes: wav.length,

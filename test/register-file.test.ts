@@ -38,20 +38,21 @@ t.test('only a regular audio file is registered; a refusal leaves nothing behind
   await symlink(join(dir, 'shadow'), join(dir, 'link-to-shadow.wav'));
   await symlink('/dev/null', join(dir, 'link-to-null.wav'));
 
-  const refused: [string, string, boolean, RegExp][] = [
-    ['a symbolic link', 'link-to-tone.wav', false, /link-to-tone\.wav is a symbolic link; pass --follow-symlinks/],
-    ['a followed link to text', 'link-to-shadow.wav', true, /link-to-shadow\.wav is not audio: no WAV, MP3, Ogg, FLAC, GSM/],
-    ['a text file named .wav', 'shadow', false, /shadow is not audio/],
-    ['an empty file', 'empty.wav', false, /empty\.wav is not audio/],
-    ['a directory', 'folder.wav', false, /folder\.wav is not a regular file \(a directory\)/],
-    ['a named pipe (no writer: must not wait for one)', 'pipe.wav', false, /pipe\.wav is not a regular file \(a pipe\)/],
-    ['a device', '/dev/null', false, /\/dev\/null is not a regular file \(a device\)/],
-    ['a device through a followed link', 'link-to-null.wav', true, /link-to-null\.wav is not a regular file \(a device\)/],
-    ['a missing file', 'missing.wav', false, /cannot read .*missing\.wav: ENOENT/],
+  // Files that cannot be taken are INVALID_REQUEST; bytes that are not audio UNSUPPORTED_MEDIA_TYPE.
+  const refused: [string, string, boolean, string, RegExp][] = [
+    ['a symbolic link', 'link-to-tone.wav', false, 'INVALID_REQUEST', /link-to-tone\.wav is a symbolic link; pass --follow-symlinks/],
+    ['a followed link to text', 'link-to-shadow.wav', true, 'UNSUPPORTED_MEDIA_TYPE', /link-to-shadow\.wav is not audio: no WAV, MP3, Ogg, FLAC, GSM/],
+    ['a text file named .wav', 'shadow', false, 'UNSUPPORTED_MEDIA_TYPE', /shadow is not audio/],
+    ['an empty file', 'empty.wav', false, 'UNSUPPORTED_MEDIA_TYPE', /empty\.wav is not audio/],
+    ['a directory', 'folder.wav', false, 'INVALID_REQUEST', /folder\.wav is not a regular file \(a directory\)/],
+    ['a named pipe (no writer: must not wait for one)', 'pipe.wav', false, 'INVALID_REQUEST', /pipe\.wav is not a regular file \(a pipe\)/],
+    ['a device', '/dev/null', false, 'INVALID_REQUEST', /\/dev\/null is not a regular file \(a device\)/],
+    ['a device through a followed link', 'link-to-null.wav', true, 'INVALID_REQUEST', /link-to-null\.wav is not a regular file \(a device\)/],
+    ['a missing file', 'missing.wav', false, 'INVALID_REQUEST', /cannot read .*missing\.wav: ENOENT/],
   ];
-  for (const [what, name, followSymlinks, message] of refused) {
+  for (const [what, name, followSymlinks, code, message] of refused) {
     const file = name.startsWith('/') ? name : join(dir, name);
-    await t.rejects(registerFile(d.ctx.calls, { org: 'org_f', sid: 'call_f1', to: '+1555' }, file, followSymlinks), { code: 'INVALID_REQUEST', message }, what);
+    await t.rejects(registerFile(d.ctx.calls, { org: 'org_f', sid: 'call_f1', to: '+1555' }, file, followSymlinks), { code, message }, what);
   }
   t.equal(await d.ctx.index.get('call_f1'), undefined, 'nothing indexed');
   t.same(await filesUnder(d.ctx.config.localRoot), [], 'nothing stored');

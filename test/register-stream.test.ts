@@ -74,15 +74,20 @@ t.test('a recording registered from a stream, in small chunks: stored, hashed an
   t.equal(found.storage_key, row.storage_key);
 });
 
-t.test('the content type from the fields, else from the name; the key prefix from the adapter', async (t) => {
+t.test('the content type and duration from the bytes, whatever the name or declared type; the key prefix from the adapter', async (t) => {
   const { calls } = await setup(t, undefined, (root) => Object.assign(new LocalAdapter({ root }), { recordingsPrefix: 'recordings/' }));
   const wav = makeWav(0.1);
-  const { call: named } = await calls.register({ ...FIELDS, sid: 'call_s2' }, { body: Readable.from([wav]), size: wav.length, name: 'x.wav' });
-  t.equal(named.content_type, 'audio/wav');
+  const { call: named } = await calls.register({ ...FIELDS, sid: 'call_s2' }, { body: Readable.from([wav]), size: wav.length, name: 'x.mp3' });
+  t.equal(named.content_type, 'audio/wav', 'not audio/mpeg from the name');
   t.match(named.storage_key, /^recordings\/org_s\/call_s2-[0-9a-f]{8}\.wav$/);
-  const { call: typed } = await calls.register({ ...FIELDS, sid: 'call_s3', contentType: 'audio/x-wav' }, { body: Readable.from([wav]), size: wav.length, name: 'upload' });
-  t.equal(typed.content_type, 'audio/x-wav');
-  t.equal(typed.duration_ms, null, 'a duration only for audio/wav, as before');
+  const { call: typed } = await calls.register(
+    { ...FIELDS, sid: 'call_s3', contentType: 'audio/mpeg', durationMs: 99_000 },
+    { body: Readable.from([wav]), name: 'upload' },
+  );
+  t.equal(typed.content_type, 'audio/wav', 'not the declared audio/mpeg');
+  t.equal(typed.duration_ms, 100, 'the header’s duration, not the sender’s; no size needed');
+  const { call: started } = await calls.register({ ...FIELDS, sid: 'call_s4', startedAt: '2026-03-01T09:30:00+01:30' }, { body: Readable.from([wav]), name: 'u' });
+  t.equal(started.started_at, '2026-03-01T08:00:00.000Z', 'started_at stored in UTC');
 });
 
 t.test('field errors name the fields, not command-line options; nothing is opened', async (t) => {
@@ -92,7 +97,7 @@ t.test('field errors name the fields, not command-line options; nothing is opene
     opened++;
     return { body: Readable.from([makeWav(0.1)]), size: 1, name: 'never.wav' };
   };
-  const bad = { org: 'bad org!', sid: 'nope', to: '', from: 'x'.repeat(65), contentType: 'wav', startedAt: 'yesterday' };
+  const bad = { org: 'bad org!', sid: 'nope', to: '', from: 'x'.repeat(65), contentType: 'wav', startedAt: 'yesterday', durationMs: -1 };
   const err = await calls.register(bad, source).catch((e: unknown) => e);
   t.ok(err instanceof InvalidFields);
   t.match(err, {
@@ -101,18 +106,19 @@ t.test('field errors name the fields, not command-line options; nothing is opene
     message:
       'sid must be call_ followed by 1-64 letters or digits; org must be 1-128 letters, digits or _ . : -; ' +
       'to must be a phone number or address of 1-64 characters; from must be at most 64 characters; ' +
-      'contentType must be a media type such as audio/wav; startedAt must be an ISO 8601 time',
+      'contentType must be a media type such as audio/wav; startedAt must be an ISO 8601 time; ' +
+      'durationMs must be a whole number of milliseconds',
   });
   t.same(
     (err as InvalidFields).problems.map((p) => p.field),
-    ['sid', 'org', 'to', 'from', 'contentType', 'startedAt'],
+    ['sid', 'org', 'to', 'from', 'contentType', 'startedAt', 'durationMs'],
   );
   t.notMatch((err as Error).message, /--/, 'no option names');
   t.same(fieldProblems(FIELDS), [], 'good fields: no problems');
   t.notOk(new Error('x') instanceof InvalidFields, 'only its own errors are InvalidFields');
   const other = await calls.register(FIELDS, { body: Readable.from([Buffer.from('not audio at all')]), size: 16, name: 'n.txt' }).catch((e: unknown) => e);
-  t.match(other, { code: 'INVALID_REQUEST' });
-  t.notOk(other instanceof InvalidFields, 'another INVALID_REQUEST is not a field error');
+  t.match(other, { code: 'UNSUPPORTED_MEDIA_TYPE', statusCode: 415 }, 'bytes that are not audio');
+  t.notOk(other instanceof InvalidFields, 'not a field error');
   t.equal(opened, 0, 'the source is never opened for bad fields');
   t.same(await filesUnder(root), []);
 });
@@ -142,7 +148,7 @@ t.test('an existing call: the same bytes answer the row, other bytes CALL_EXISTS
 t.test('bytes that are not audio, an empty stream, a stream that fails: refused, nothing stored or indexed', async (t) => {
   const { calls, index, root } = await setup(t);
   await t.rejects(calls.register(FIELDS, { body: trickle(Buffer.from('root:$6$x:19700:0:99999:7:::\n'), 3), size: 29, name: 'shadow' }), {
-    code: 'INVALID_REQUEST',
+    code: 'UNSUPPORTED_MEDIA_TYPE',
     message: /^shadow is not audio: no WAV, MP3, Ogg, FLAC, GSM, M4A, WebM, AMR, AIFF or AU header$/,
   });
   await t.rejects(calls.register(FIELDS, { body: Readable.from([]), size: 0, name: 'empty.wav' }), { message: /empty\.wav is not audio/ });
@@ -154,7 +160,7 @@ t.test('bytes that are not audio, an empty stream, a stream that fails: refused,
     })(),
     { objectMode: false },
   );
-  await t.rejects(calls.register(FIELDS, { body: failing, size: wav.length, name: 'cut.wav' }), /the upload was cut/);
+  await t.rejects(calls.register(FIELDS, { body: failing, size: wav.length, name: 'cut.wav' }), { message: 'the upload was cut' }, 'the source’s own error, not the adapter’s wording');
   t.equal(await index.get('call_s1'), undefined, 'nothing indexed');
   t.same(await filesUnder(root), [], 'nothing stored, not even a partial write');
 });

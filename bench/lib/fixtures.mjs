@@ -60,9 +60,9 @@ export function recproxyEnv(dir, extra = {}) {
   };
 }
 
-/** `recproxy keys create --org ORG`: the new API key (printed once, on stdout). */
-export async function cliKeyCreate(env, org) {
-  const { stdout } = await run(process.execPath, [join(ROOT, 'bin/recproxy'), 'keys', 'create', '--org', org, '--label', 'bench'], {
+/** `recproxy keys create --org ORG [--scope SCOPE]`: the new API key (printed once, on stdout). */
+export async function cliKeyCreate(env, org, scope = 'read') {
+  const { stdout } = await run(process.execPath, [join(ROOT, 'bin/recproxy'), 'keys', 'create', '--org', org, '--scope', scope, '--label', 'bench'], {
     env: { ...process.env, ...env },
     cwd: ROOT,
   });

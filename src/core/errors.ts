@@ -26,6 +26,10 @@ export const InvalidRequest = createError('INVALID_REQUEST', '%s', 400);
 export const HeadersTooLarge = createError('HEADERS_TOO_LARGE', 'the request headers are too large', 431);
 export const RequestTimeout = createError('REQUEST_TIMEOUT', 'the request was not received in time', 408);
 export const RouteNotFound = createError('ROUTE_NOT_FOUND', 'no route for %s %s', 404);
+/** An upload's recording (a file part or a PUT body) larger than RECPROXY_MAX_UPLOAD_BYTES. */
+export const PayloadTooLarge = createError('PAYLOAD_TOO_LARGE', '%s', 413);
+/** Bytes that are not audio recproxy knows (src/audio-sniff.ts), or an upload body of a non-audio type. */
+export const UnsupportedMediaType = createError('UNSUPPORTED_MEDIA_TYPE', '%s', 415);
 
 // Lookups
 export const CallNotFound = createError('CALL_NOT_FOUND', 'no call %s in this organization', 404);

@@ -8,6 +8,10 @@ const TYPES: Record<string, string> = {
   m4a: 'audio/mp4',
   webm: 'audio/webm',
   gsm: 'audio/gsm',
+  aiff: 'audio/aiff',
+  amr: 'audio/amr',
+  aac: 'audio/aac',
+  au: 'audio/basic',
 };
 
 const ALIASES: Record<string, string> = {
