@@ -14,6 +14,7 @@ import { InvalidFields, fieldProblems, type FieldProblem, type RegisterField, ty
 import { createContext, type AppContext } from './context.js';
 import { InvalidRequest, ListenFailed } from './core/errors.js';
 import { registerFile } from './register-file.js';
+import { CALLS_DELETE, CALLS_HOLD, CALLS_LIST, RETENTION, callsDelete, callsHold, callsList, retentionCommand } from './cli-calls.js';
 import { buildServer } from './server.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
 import type { FastifyInstance } from 'fastify';
@@ -136,6 +137,10 @@ const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppConte
   serve: { command: { usage: 'serve', check: () => undefined } },
   'calls add': { command: CALLS_ADD, run: callsAdd },
   'calls get': { command: CALLS_GET, run: callsGet },
+  'calls list': { command: CALLS_LIST, run: callsList },
+  'calls delete': { command: CALLS_DELETE, run: callsDelete },
+  'calls hold': { command: CALLS_HOLD, run: callsHold },
+  retention: { command: RETENTION, run: retentionCommand },
   'keys create': { command: KEYS_CREATE, run: keysCreate },
   'keys list': { command: KEYS_LIST, run: keysList },
   'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },

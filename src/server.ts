@@ -12,6 +12,7 @@ import { auditDenied, guardApi } from './routes/guard.js';
 import { healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { recordingRoutes } from './routes/recording.js';
+import { daemonRetention } from './retention-timer.js';
 import { parseTrustProxy } from '../config/schema.js';
 import type { AppContext } from './context.js';
 
@@ -107,5 +108,6 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     await api.register(callRoutes(ctx));
   });
   await app.register(mediaRoutes(ctx));
+  daemonRetention(app, ctx);
   return app;
 }
