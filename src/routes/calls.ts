@@ -12,7 +12,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { CallBody, CallListBody, CallListQuery, CallParams, ErrorBody, OrgHeaders, errorResponses } from '../schemas.js';
 import Type from 'typebox';
-import { hasCode } from '../core/errors.js';
+import { DENIED_CODES } from './guard.js';
 import type { FastifyRequest } from 'fastify';
 import type { AuditAction } from '../stores/types.js';
 import type { CallRow } from '../stores/types.js';
@@ -78,8 +78,10 @@ export const callRoutes =
         try {
           await calls.deleteCall(request.headers['x-organization-id'], sid, request.principal!);
         } catch (err) {
-          // A refused deletion of an existing call is worth its audit row; a missing call is a denied attempt.
-          if (hasCode(err, 'LEGAL_HOLD')) audit(request, sid, 'delete');
+          // A deletion of an existing call that was refused (LEGAL_HOLD) or failed (STORAGE_UNAVAILABLE)
+          // is in the audit with its status; a missing call or a credential refused is a denied attempt.
+          const code = (err as { code?: unknown }).code;
+          if (typeof code !== 'string' || !DENIED_CODES.has(code)) audit(request, sid, 'delete');
           throw err;
         }
         audit(request, sid, 'delete');
