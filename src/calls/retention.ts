@@ -115,7 +115,7 @@ export async function retentionPass(deps: RetentionDeps, policy: RetentionPolicy
       after = batch.at(-1)!.position;
       if (options.pauseMs) {
         try {
-          await sleep(options.pauseMs, undefined, { signal: options.signal, ref: false });
+          await sleep(options.pauseMs, undefined, { signal: options.signal });
         } catch {
           // aborted: `stopped()` says so at the top of the loop
         }
