@@ -292,7 +292,11 @@ t.test('the daemon deletes expired calls in the background, batch after batch, a
     const r = (await d.ctx.index.get(sid))!;
     await t.rejects(d.ctx.storage.stat(r.storage_key), { code: 'OBJECT_NOT_FOUND' }, `${sid}: bytes gone`);
   }
-  await d.ctx.audit.flush();
-  const rows = await d.ctx.audit.query({ org: 'org_d', action: 'delete' });
+  // Written by the daemon's audit thread, which a loaded machine may start late: wait for the rows.
+  let rows = await d.ctx.audit.query({ org: 'org_d', action: 'delete' });
+  for (const until = Date.now() + 120_000; rows.length < old.length && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 200));
+    rows = await d.ctx.audit.query({ org: 'org_d', action: 'delete' });
+  }
   t.same(rows.map((r) => [r.call_sid, r.principal]).sort(), old.map((sid) => [sid, 'retention']), 'each deletion in the audit');
 });
