@@ -38,7 +38,8 @@ export function loadConfig(env: Env = process.env): Config {
           problems.push(`${file}: unknown key "${key}"`);
           continue;
         }
-        merged[key] = value;
+        // The JSON file may give the per-organization retention as an object, {"org_a": 30}.
+        merged[key] = key === 'retentionDaysByOrg' ? retentionObjectAsPairs(value) : value;
         source.set(key, `${file}: "${key}"`);
       }
     }
@@ -82,6 +83,12 @@ export function unknownVariables(env: Env = process.env): string[] {
     .filter((name) => name.startsWith('RECPROXY_') && !KNOWN_VARIABLES.includes(name))
     .sort()
     .map((name) => `${name} is not a recproxy setting and is ignored; did you mean ${nearest(name, KNOWN_VARIABLES, 'RECPROXY_')}?`);
+}
+
+/** `{"org_a": 30, "org_b": 0}` as `org_a=30,org_b=0` (the environment's form); any other value as it is. */
+function retentionObjectAsPairs(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return Object.entries(value).map(([org, days]) => `${org}=${String(days)}`).join(',');
 }
 
 /** False for a value of an integer setting that is not written as an integer. */

@@ -19,6 +19,9 @@ const optionalUrl = () =>
 /** One media-token signing key, `kid:secret`: the rule for RECPROXY_SIGNING_KEYS and the key file alike. */
 export const SIGNING_KEY = '[A-Za-z0-9_-]{1,32}:[^,\\s]{32,}';
 
+/** One organization's retention, `ORG=DAYS` (RECPROXY_RETENTION_DAYS_BY_ORG); an organization id never holds `=`. */
+const RETENTION_PAIR = '[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}=(?:0|[1-9][0-9]{0,4})';
+
 /**
  * An IPv4 address, an IPv6 address, or a host name whose last label is not all digits: so
  * `999.1.1.1` is refused here rather than sent to DNS as a name.
@@ -74,6 +77,15 @@ export const ConfigSchema = Type.Object(
     shutdownGraceMs: int(0, 600_000, 'milliseconds from 0 to 600000'),
     metricsToken: Type.Optional(str('a bearer token of at least 16 characters', { minLength: 16, pattern: '^[\\x21-\\x7e]+$' })),
     metricsPort: Type.Optional(int(0, 65535, 'an integer port from 0 to 65535 (a listener for /metrics alone)')),
+    retentionDays: Type.Optional(int(1, 36500, 'whole days from 1 to 36500 (unset: calls are kept)')),
+    retentionDaysByOrg: Type.Optional(
+      str('comma-separated ORG=DAYS pairs, DAYS from 0 (keep that organization\'s calls) to 36500', {
+        pattern: `^${RETENTION_PAIR}(,${RETENTION_PAIR})*$`,
+      }),
+    ),
+    retentionIntervalSec: int(1, 86400, 'whole seconds from 1 to 86400'),
+    retentionBatchSize: int(1, 10000, 'calls per batch, from 1 to 10000'),
+    retentionPauseMs: int(0, 60000, 'milliseconds from 0 to 60000'),
     s3Bucket: Type.Optional(str('a bucket name', { minLength: 3, maxLength: 63 })),
     s3Region: str('an AWS region such as us-east-1', { minLength: 1 }),
     s3Endpoint: optionalUrl(),
@@ -114,6 +126,9 @@ export const DEFAULTS: Config = {
   shutdownGraceMs: 8000,
   maxEventLoopDelayMs: 1000,
   maxUploadBytes: 2 * 1024 ** 3,
+  retentionIntervalSec: 3600,
+  retentionBatchSize: 100,
+  retentionPauseMs: 200,
   logLevel: 'info',
   s3Region: 'us-east-1',
   s3ForcePathStyle: false,
@@ -148,4 +163,28 @@ export function parseTrustProxy(value: string): number | string[] | undefined {
     return /^(0|[1-9][0-9]{0,2})$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
   });
   return valid ? list : undefined;
+}
+
+/**
+ * RECPROXY_RETENTION_DAYS_BY_ORG as a map, organization → days (0: that organization's calls
+ * are kept whatever RECPROXY_RETENTION_DAYS says). The value is already checked by the schema.
+ */
+export function parseRetentionByOrg(value: string | undefined): Map<string, number> {
+  const byOrg = new Map<string, number>();
+  for (const pair of value ? value.split(',') : []) {
+    const at = pair.lastIndexOf('=');
+    byOrg.set(pair.slice(0, at), Number(pair.slice(at + 1)));
+  }
+  return byOrg;
+}
+
+/**
+ * The retention settings as a policy (src/calls/retention.ts `RetentionPolicy`): the default
+ * period, and the organizations with one of their own.
+ */
+export function retentionPolicyOf(config: Pick<Config, 'retentionDays' | 'retentionDaysByOrg'>): {
+  defaultDays?: number;
+  byOrg: Map<string, number>;
+} {
+  return { defaultDays: config.retentionDays, byOrg: parseRetentionByOrg(config.retentionDaysByOrg) };
 }

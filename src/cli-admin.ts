@@ -4,7 +4,7 @@ import { ApiKeyNotFound } from './core/errors.js';
 import type { AuditQuery } from './stores/types.js';
 import type { AppContext } from './context.js';
 
-const AUDIT_ACTIONS = ['stream_url', 'download', 'media', 'denied'] as const;
+const AUDIT_ACTIONS = ['stream_url', 'download', 'media', 'delete', 'hold', 'release', 'denied'] as const;
 
 interface KeysCreateInput {
   orgs: string[];

@@ -34,6 +34,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Without a terminal: a progress line every this many items (1000). */
   plainEvery?: number;
+  /** The summary's words for outcomes, where the run's are not indexing (retention: `deleted`). */
+  words?: Partial<Record<Outcome, string>>;
 }
 
 /** The words of each outcome in the summary line. */
@@ -44,6 +46,7 @@ export class Progress {
   readonly #stream: NodeJS.WritableStream & { isTTY?: boolean };
   readonly #plainEvery: number;
   readonly #bar: cliProgress.SingleBar | undefined;
+  readonly #words: Record<Outcome, string>;
   #total: number | undefined;
   #done = 0;
   readonly #started = Date.now();
@@ -54,6 +57,7 @@ export class Progress {
     this.#stream = options.stream ?? process.stderr;
     this.#plainEvery = options.plainEvery ?? 1000;
     this.#total = options.total;
+    this.#words = { ...WORDS, ...options.words };
     if (this.#stream.isTTY) {
       this.#bar = new cliProgress.SingleBar(
         {
@@ -97,7 +101,8 @@ export class Progress {
   finish(): RunSummary {
     this.#bar?.stop();
     const s = this.summary;
-    const counts = `${s.indexed} ${WORDS.indexed}, ${s.already} ${WORDS.already}, ${s.skipped.length} ${WORDS.skipped}, ${s.failed.length} ${WORDS.failed}`;
+    const w = this.#words;
+    const counts = `${s.indexed} ${w.indexed}, ${s.already} ${w.already}, ${s.skipped.length} ${w.skipped}, ${s.failed.length} ${w.failed}`;
     this.#line(s.interrupted ? `interrupted after ${this.#done} items: ${counts}` : counts);
     for (const p of s.skipped) this.#line(`skipped ${p.item}: ${p.reason}`);
     for (const p of s.failed) this.#line(`failed ${p.item}: ${p.reason}`);

@@ -18,6 +18,7 @@ import closeWithGrace from 'close-with-grace';
 import { buildMetricsServer, buildServer } from './server.js';
 import { packageVersion } from './version.js';
 import { INGEST, SCAN, ingestCommand, scanCommand } from './cli-ingest.js';
+import { CALLS_DELETE, CALLS_HOLD, CALLS_LIST, RETENTION, callsDelete, callsHold, callsList, retentionCommand } from './cli-calls.js';
 import { newIndexNotice, startupAdvice } from './startup-advice.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -134,6 +135,10 @@ const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppConte
   serve: { command: { usage: 'serve', check: () => undefined } },
   'calls add': { command: CALLS_ADD, run: callsAdd },
   'calls get': { command: CALLS_GET, run: callsGet },
+  'calls list': { command: CALLS_LIST, run: callsList },
+  'calls delete': { command: CALLS_DELETE, run: callsDelete },
+  'calls hold': { command: CALLS_HOLD, run: callsHold },
+  retention: { command: RETENTION, run: retentionCommand },
   'keys create': { command: KEYS_CREATE, run: keysCreate },
   'keys list': { command: KEYS_LIST, run: keysList },
   'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },

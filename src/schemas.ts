@@ -40,6 +40,9 @@ export const CallData = Type.Object({
   size_bytes: Type.Integer(),
   sha256: Type.String(),
   created_at: Type.String(),
+  /** On legal hold (not deleted, by hand or by retention, while true), and since when. */
+  legal_hold: Type.Boolean(),
+  legal_hold_at: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const CallBody = Type.Object({ success: Type.Literal(true), data: CallData });

@@ -147,7 +147,7 @@ t.test('the schema refuses an unknown action', async (t) => {
   const db = freshDb();
   t.teardown(() => db.close());
   t.throws(() =>
-    db.prepare("INSERT INTO access_audit (at, action, org_id, call_sid) VALUES ('x', 'delete', 'o', 'c')").run(),
+    db.prepare("INSERT INTO access_audit (at, action, org_id, call_sid) VALUES ('x', 'erase', 'o', 'c')").run(),
   );
   const plan = db
     .prepare("EXPLAIN QUERY PLAN SELECT * FROM access_audit WHERE call_sid = 'c' AND at >= 'x' ORDER BY at DESC")

@@ -82,6 +82,8 @@ t.test('the calls API over HTTP', async (t) => {
         size_bytes: wav.length,
         sha256: createHash('sha256').update(wav).digest('hex'),
         created_at: row.created_at,
+        legal_hold: false,
+        legal_hold_at: null,
       },
     });
     t.notMatch(JSON.stringify(a.body), row.storage_key, 'no storage key');

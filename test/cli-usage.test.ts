@@ -15,7 +15,7 @@ t.test('every command answers --help and --version; usage errors exit 2 and touc
   const helps: [string[], RegExp][] = [
     [['--help'], /recproxy serve\n[\s\S]*recproxy audit [\s\S]*RECPROXY_CONFIG/],
     [['serve', '--help'], /^usage:\n  recproxy serve\n/],
-    [['calls', '--help'], /^usage:\n  recproxy calls add --org ORG[\s\S]*\n  recproxy calls get --sid SID\n$/],
+    [['calls', '--help'], /^usage:\n  recproxy calls add --org ORG[\s\S]*\n  recproxy calls get --sid SID\n  recproxy calls list --org ORG[\s\S]*\n  recproxy calls delete --sid SID\n  recproxy calls hold --sid SID \[--release\]\n$/],
     [['calls', 'add', '--help'], /^usage:\n  recproxy calls add --org ORG --sid SID --to NUMBER[\s\S]*--started-at ISO8601\] \[--duration-ms MS\] \[--follow-symlinks\]\n$/],
     [['calls', 'get', '-h'], /^usage:\n  recproxy calls get --sid SID\n$/],
     [['keys', '--help'], /^usage:\n  recproxy keys create [^\n]*\n  recproxy keys list\n  recproxy keys revoke ID\n$/],

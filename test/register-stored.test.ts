@@ -68,7 +68,7 @@ t.test('a lost insert race answers the winner when the bytes agree, and fails ot
   const racing = {
     get: async (sid: string) => (winner?.call_sid === sid ? winner : undefined),
     insert: async (call: NewCall): Promise<CallRow> => {
-      winner = { ...call, created_at: 'now', deleted_at: null, storage_key: 'elsewhere.wav' };
+      winner = { ...call, created_at: 'now', deleted_at: null, legal_hold_at: null, storage_key: 'elsewhere.wav' };
       throw new CallExists(call.call_sid);
     },
   };

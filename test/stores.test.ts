@@ -109,7 +109,7 @@ t.test('openSqliteStores: a step that fails closes what was opened', async (t) =
 t.test('the benchmark fixtures: an index filled in one go, and a consistent copy', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'recproxy-stores-fill-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const template = { ...call('call_t'), created_at: '2026-01-01T00:00:00.000Z', deleted_at: null };
+  const template = { ...call('call_t'), created_at: '2026-01-01T00:00:00.000Z', deleted_at: null, legal_hold_at: null };
   fillSqliteIndex(join(dir, 'a.db'), 1000, 'org_g', template);
   copySqliteIndex(join(dir, 'a.db'), join(dir, 'b.db'));
   const stores = await openSqliteStores({ dbPath: join(dir, 'b.db') });
@@ -155,6 +155,8 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
       insert: (row) => index.insert(row),
       update: (org, sid, patch) => index.update(org, sid, patch),
       markDeleted: (sid) => index.markDeleted(sid),
+      setHold: (sid, on) => index.setHold(sid, on),
+      expired: (query, limit) => index.expired(query, limit),
       close: () => index.close(),
     },
     apiKeys: {

@@ -13,7 +13,7 @@ import { makeWav } from './helpers/wav.js';
 
 const call: CallRow = {
   call_sid: 'call_1', org_id: 'org_1', to_number: '+1555', from_number: null, started_at: null, duration_ms: null,
-  storage_key: 'recordings/org_1/call_1.wav', content_type: 'audio/wav', size_bytes: 10, sha256: 'x', created_at: '', deleted_at: null,
+  storage_key: 'recordings/org_1/call_1.wav', content_type: 'audio/wav', size_bytes: 10, sha256: 'x', created_at: '', deleted_at: null, legal_hold_at: null,
 };
 
 /** What issuing uses, its storage counting stats and signatures: a real cache, a counting backend. */
@@ -147,7 +147,8 @@ t.test('presigned mode with storage that cannot presign: the daemon’s media UR
   await storage.write('org_1/call_1.wav', Buffer.from('RIFF'), { contentType: 'audio/wav' });
   const media = new MediaUrls(signer, new PublicOrigin('http://daemon.example', 'h', 1));
   const calls = new CallsService({
-    index: { get: async () => undefined, find: async () => undefined, list: async () => [], insert: async () => { throw new Error('unused'); }, update: async () => undefined },
+    index: { get: async () => undefined, find: async () => undefined, list: async () => [], insert: async () => { throw new Error('unused'); }, update: async () => undefined,
+      markDeleted: async () => false, setHold: async () => undefined, expired: async () => [] },
     storage,
     mediaUrls: media,
     streamTtl: 600,

@@ -4,7 +4,7 @@
  * it, register a recording from a stream of its bytes. It receives the parts it uses (the index,
  * the storage adapter, the daemon's media URLs and a few settings), not the whole context.
  */
-import { assertOrg, type Principal } from '../auth/authenticate.js';
+import { assertOrg, assertScope, type Principal } from '../auth/authenticate.js';
 import { CallNotFound } from '../core/errors.js';
 import { registerRecording, type RecordingSource, type RegisterFields, type Registered } from './register.js';
 import { StoredRegistrar } from './register-stored.js';
@@ -14,9 +14,12 @@ import type { CallIndex, CallRow } from '../stores/types.js';
 import type { MediaUrls } from './media-urls.js';
 import { encodeCursor, parseListQuery, type CallPage, type ListQuery } from './listing.js';
 import { enrichment, type ImportRow } from './import.js';
+import { removeCall, type Deleted } from './delete.js';
+import { retentionPass, type PassOptions, type PassResult, type RetentionPolicy } from './retention.js';
+import type { AuditSink } from '../stores/types.js';
 
 /** The index as the service uses it. */
-export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert' | 'update' | 'insertMany'>;
+export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert' | 'update' | 'insertMany' | 'markDeleted' | 'setHold' | 'expired'>;
 
 export interface CallsServiceOptions {
   index: CallsIndex;
@@ -90,6 +93,51 @@ export class CallsService {
   /** Resolves once the index has answered a lookup (readiness: src/routes/health.ts). */
   async indexAnswers(): Promise<void> {
     await this.#index.get('call_0');
+  }
+
+  /**
+   * Deletes the call `sid` of `org` for an admin `principal` (src/calls/delete.ts): bytes, then
+   * row. A call already deleted is done again (`deleted: false`). Another organization's call is
+   * answered like a missing one.
+   * @throws OrgForbidden, InsufficientScope, CallNotFound, LegalHold, StorageUnavailable
+   */
+  async deleteCall(org: string, sid: string, principal: Principal): Promise<Deleted> {
+    assertOrg(principal, org);
+    assertScope(principal, 'admin');
+    const call = await this.#index.get(sid);
+    if (!call || call.org_id !== org) throw new CallNotFound(sid);
+    return removeCall({ index: this.#index, storage: this.#storage }, call);
+  }
+
+  /**
+   * Deletes the call `sid` whatever its organization: the operator's `recproxy calls delete`.
+   * @throws CallNotFound (never indexed), LegalHold, StorageUnavailable
+   */
+  async deleteAnyCall(sid: string): Promise<Deleted> {
+    const call = await this.#index.get(sid);
+    if (!call) throw new CallNotFound(sid);
+    return removeCall({ index: this.#index, storage: this.#storage }, call);
+  }
+
+  /**
+   * Puts the live call `sid` of `org` on legal hold (`on`) or releases it, for an admin `principal`.
+   * @returns the call as it is now
+   * @throws OrgForbidden, InsufficientScope, CallNotFound
+   */
+  async setHold(org: string, sid: string, principal: Principal, on: boolean): Promise<CallRow> {
+    assertOrg(principal, org);
+    assertScope(principal, 'admin');
+    const call = await this.#index.find(org, sid);
+    const updated = call && (await this.#index.setHold(sid, on));
+    if (!updated) throw new CallNotFound(sid);
+    return updated;
+  }
+
+  /**
+   * One retention pass under `policy` (src/calls/retention.ts), each deletion recorded in `audit`.
+   */
+  retentionPass(policy: RetentionPolicy, audit: Pick<AuditSink, 'record'>, options: PassOptions): Promise<PassResult> {
+    return retentionPass({ index: this.#index, storage: this.#storage, audit }, policy, options);
   }
 
   /**

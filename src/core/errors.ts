@@ -39,6 +39,8 @@ export const RecordingNotFound = createError(
   404,
 );
 export const CallExists = createError('CALL_EXISTS', 'call %s is already indexed', 409);
+/** DELETE of a call on legal hold (src/calls/delete.ts): release the hold first. */
+export const LegalHold = createError('LEGAL_HOLD', 'call %s is on legal hold; release the hold before deleting it', 409);
 /** A listing's `cursor` that is malformed, altered, or made for another organization or other filters. */
 export const InvalidCursor = createError('INVALID_CURSOR', 'invalid cursor: %s', 400);
 

@@ -13,7 +13,12 @@ const AuditQuery = Type.Object({
   since: Type.Optional(Type.String({ format: 'date-time' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
   /** Without it, every action but `denied` (README: the access audit). */
-  action: Type.Optional(Type.Union([Type.Literal('stream_url'), Type.Literal('download'), Type.Literal('media'), Type.Literal('denied')])),
+  action: Type.Optional(
+    Type.Union([
+      Type.Literal('stream_url'), Type.Literal('download'), Type.Literal('media'),
+      Type.Literal('delete'), Type.Literal('hold'), Type.Literal('release'), Type.Literal('denied'),
+    ]),
+  ),
 });
 
 const AuditBody = Type.Object({

@@ -109,7 +109,7 @@ export function auditResponses(app: FastifyInstance, ctx: Pick<AppContext, 'audi
         principal: a.principal,
         client,
         status: reply.raw.statusCode,
-        bytes: a.action === 'stream_url' ? undefined : (request.bytesSent ?? 0),
+        bytes: a.action === 'download' || a.action === 'media' ? (request.bytesSent ?? 0) : undefined,
       });
     });
   });

@@ -28,9 +28,35 @@ export interface CallRow {
   sha256: string;
   created_at: string;
   deleted_at: string | null;
+  /** When the call was put on legal hold (it is not deleted, by hand or by retention, while set); null: not on hold. */
+  legal_hold_at: string | null;
 }
 
-export type NewCall = Omit<CallRow, 'created_at' | 'deleted_at'>;
+export type NewCall = Omit<CallRow, 'created_at' | 'deleted_at' | 'legal_hold_at'>;
+
+/** Which calls a retention pass looks at (CallIndex.expired). */
+export interface ExpiryQuery {
+  /** Calls older than this instant: their `started_at`, or `created_at` when they have none. */
+  before: Date;
+  /** Only this organization's calls; all organizations' without it. */
+  org?: string;
+  /** Leave these organizations' calls out (those with a retention period of their own). */
+  excludeOrgs?: readonly string[];
+  /** Continue after this place in the order (the last call of the previous batch). */
+  after?: ExpiryPosition;
+}
+
+/** A call's place in the retention order: its age instant in milliseconds, then its registration order. */
+export interface ExpiryPosition {
+  ageMs: number;
+  seq: number;
+}
+
+/** One call a retention pass found, with its place in the order. */
+export interface ExpiredCall {
+  call: CallRow;
+  position: ExpiryPosition;
+}
 
 /** What `CallIndex.update` may change in a call's metadata; an absent field stays as it is. */
 export interface CallPatch {
@@ -98,6 +124,16 @@ export interface CallIndex {
   insertMany?(calls: NewCall[]): Promise<(CallRow | undefined)[]>;
   /** Marks the call deleted; its row stays for bookkeeping. Resolves false if nothing changed. */
   markDeleted(sid: string): Promise<boolean>;
+  /**
+   * Puts the live call `sid` on legal hold (`on`), or releases it. Setting a hold that is set
+   * keeps its first time. @returns the row as it is now; undefined when no live call `sid` exists
+   */
+  setHold(sid: string, on: boolean): Promise<CallRow | undefined>;
+  /**
+   * Up to `limit` live calls that are not on hold and are older than `query.before`, oldest
+   * first (age instant ascending, then registration order), after `query.after`.
+   */
+  expired(query: ExpiryQuery, limit: number): Promise<ExpiredCall[]>;
   close(): Promise<void>;
 }
 
@@ -162,7 +198,11 @@ export interface ApiKeys {
 // ---------------------------------------------------------------------------------------------
 // The access audit
 
-export type AuditAction = 'stream_url' | 'download' | 'media';
+/**
+ * `delete`: a call deleted (by an admin, the CLI, or retention); `hold`, `release`: its legal
+ * hold set or cleared. The others are reads.
+ */
+export type AuditAction = 'stream_url' | 'download' | 'media' | 'delete' | 'hold' | 'release';
 
 export interface AuditEntry {
   action: AuditAction;

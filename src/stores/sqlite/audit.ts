@@ -69,6 +69,28 @@ export const AUDIT_MIGRATIONS: string[] = [
    CREATE INDEX access_audit_sid_at ON access_audit (call_sid, at);
    CREATE INDEX access_audit_org_at ON access_audit (org_id, at);
    CREATE UNIQUE INDEX access_audit_denied ON access_audit (at, coalesce(client, ''), code) WHERE action = 'denied';`,
+  // Deletions and legal holds (AuditAction 'delete', 'hold', 'release'): the CHECK is widened,
+  // which SQLite does only by rebuilding the table, ids and indexes kept.
+  `CREATE TABLE access_audit_v3 (
+     id         INTEGER PRIMARY KEY,
+     at         TEXT    NOT NULL,
+     action     TEXT    NOT NULL CHECK (action IN ('stream_url', 'download', 'media', 'denied', 'delete', 'hold', 'release')),
+     org_id     TEXT,
+     call_sid   TEXT,
+     principal  TEXT,
+     client     TEXT,
+     status     INTEGER,
+     bytes      INTEGER,
+     code       TEXT,
+     count      INTEGER NOT NULL DEFAULT 1
+   );
+   INSERT INTO access_audit_v3 (id, at, action, org_id, call_sid, principal, client, status, bytes, code, count)
+     SELECT id, at, action, org_id, call_sid, principal, client, status, bytes, code, count FROM access_audit;
+   DROP TABLE access_audit;
+   ALTER TABLE access_audit_v3 RENAME TO access_audit;
+   CREATE INDEX access_audit_sid_at ON access_audit (call_sid, at);
+   CREATE INDEX access_audit_org_at ON access_audit (org_id, at);
+   CREATE UNIQUE INDEX access_audit_denied ON access_audit (at, coalesce(client, ''), code) WHERE action = 'denied';`,
 ];
 
 /**

@@ -15,7 +15,7 @@ import { API_KEY_MIGRATIONS } from './api-keys.js';
 import { openDatabaseFile } from './db-file.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from '../../core/errors.js';
-import type { CallFilter, CallIndex, CallPatch, CallRow, ListPosition, ListedCall, NewCall, TextMatch } from '../types.js';
+import type { CallFilter, CallIndex, CallPatch, CallRow, ExpiredCall, ExpiryQuery, ListPosition, ListedCall, NewCall, TextMatch } from '../types.js';
 
 /** Each entry moves the schema from version i to i+1. Append only. */
 const MIGRATIONS: string[] = [
@@ -45,6 +45,14 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE calls ADD COLUMN started_ms INTEGER
      GENERATED ALWAYS AS (CAST(ROUND(unixepoch(started_at, 'subsec') * 1000) AS INTEGER)) VIRTUAL;
    CREATE INDEX calls_org_listing ON calls (org_id, started_ms, id) WHERE deleted_at IS NULL;`,
+  // Legal hold (`setHold`) and retention (`expired`): a call's age instant is its started_at, or
+  // its created_at when it has none; one index over live, unheld rows for all organizations and
+  // one per organization, in the retention order.
+  `ALTER TABLE calls ADD COLUMN legal_hold_at TEXT;
+   ALTER TABLE calls ADD COLUMN age_ms INTEGER
+     GENERATED ALWAYS AS (coalesce(started_ms, CAST(ROUND(unixepoch(created_at, 'subsec') * 1000) AS INTEGER))) VIRTUAL;
+   CREATE INDEX calls_retention ON calls (age_ms, id) WHERE deleted_at IS NULL AND legal_hold_at IS NULL;
+   CREATE INDEX calls_org_retention ON calls (org_id, age_ms, id) WHERE deleted_at IS NULL AND legal_hold_at IS NULL;`,
 ];
 
 /**
@@ -54,7 +62,7 @@ const MIGRATIONS: string[] = [
 export const SERVING_BUSY_TIMEOUT_MS = 50;
 
 const COLUMNS =
-  'call_sid, org_id, to_number, from_number, started_at, duration_ms, storage_key, content_type, size_bytes, sha256, created_at, deleted_at';
+  'call_sid, org_id, to_number, from_number, started_at, duration_ms, storage_key, content_type, size_bytes, sha256, created_at, deleted_at, legal_hold_at';
 
 export class SqliteCallIndex implements CallIndex {
   /** The connection; the API keys share it (openSqliteStores). Nothing outside this folder uses it. */
@@ -70,6 +78,9 @@ export class SqliteCallIndex implements CallIndex {
   readonly #update: Database.Statement<[Record<string, string | number | null>], CallRow>;
   /** `insertMany`'s insert: a call_sid already indexed writes nothing (changes 0). */
   readonly #insertNew: Database.Statement<[NewCall & { created_at: string }]>;
+  readonly #setHold: Database.Statement<[number, string, string]>;
+  /** The retention statements, by their SQL (with or without an organization, exclusions, a position). */
+  readonly #expiries = new Map<string, Database.Statement<unknown[], CallRow & { pos_ms: number; pos_seq: number }>>();
   /** Live rows by org and call, until the database changes. */
   readonly #found: VersionedCache<CallRow>;
   /** The listing statements, by their SQL (one per combination of filters). */
@@ -109,6 +120,9 @@ export class SqliteCallIndex implements CallIndex {
                         started_at = COALESCE(@started_at, started_at), duration_ms = COALESCE(duration_ms, @duration_ms)
        WHERE org_id = @org AND call_sid = @sid AND deleted_at IS NULL
        RETURNING ${COLUMNS}`,
+    );
+    this.#setHold = this.db.prepare(
+      'UPDATE calls SET legal_hold_at = CASE WHEN ? THEN coalesce(legal_hold_at, ?) END WHERE call_sid = ? AND deleted_at IS NULL',
     );
     this.dataVersion = new DataVersion(this.db);
     this.#found = new VersionedCache(this.dataVersion);
@@ -174,7 +188,7 @@ export class SqliteCallIndex implements CallIndex {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new CallExists(call.call_sid, { cause: err });
       throw err;
     }
-    return { ...call, created_at, deleted_at: null };
+    return { ...call, created_at, deleted_at: null, legal_hold_at: null };
   }
 
   async update(org: string, sid: string, patch: CallPatch): Promise<CallRow | undefined> {
@@ -194,13 +208,43 @@ export class SqliteCallIndex implements CallIndex {
     const created_at = new Date().toISOString();
     this.#found.invalidate();
     return this.db.transaction(() =>
-      calls.map((call) => (this.#insertNew.run({ ...call, created_at }).changes ? { ...call, created_at, deleted_at: null } : undefined)),
+      calls.map((call) => (this.#insertNew.run({ ...call, created_at }).changes ? { ...call, created_at, deleted_at: null, legal_hold_at: null } : undefined)),
     )();
   }
 
   async markDeleted(sid: string): Promise<boolean> {
     this.#found.invalidate();
     return this.#markDeleted.run(new Date().toISOString(), sid).changes > 0;
+  }
+
+  async setHold(sid: string, on: boolean): Promise<CallRow | undefined> {
+    this.#found.invalidate();
+    if (this.#setHold.run(on ? 1 : 0, new Date().toISOString(), sid).changes === 0) return undefined;
+    return this.#bySid.get(sid);
+  }
+
+  /** Walks calls_retention (or calls_org_retention with an organization) in order: each row once per pass. */
+  async expired(query: ExpiryQuery, limit: number): Promise<ExpiredCall[]> {
+    const where = ['deleted_at IS NULL', 'legal_hold_at IS NULL', 'age_ms < ?'];
+    const args: unknown[] = [query.before.getTime()];
+    if (query.org !== undefined) {
+      where.push('org_id = ?');
+      args.push(query.org);
+    }
+    if (query.excludeOrgs?.length) {
+      where.push(`org_id NOT IN (${query.excludeOrgs.map(() => '?').join(', ')})`);
+      args.push(...query.excludeOrgs);
+    }
+    if (query.after) {
+      where.push('(age_ms, id) > (?, ?)');
+      args.push(query.after.ageMs, query.after.seq);
+    }
+    args.push(limit);
+    const sql = `SELECT ${COLUMNS}, age_ms AS pos_ms, id AS pos_seq FROM calls
+                 WHERE ${where.join(' AND ')} ORDER BY age_ms, id LIMIT ?`;
+    let statement = this.#expiries.get(sql);
+    if (!statement) this.#expiries.set(sql, (statement = this.db.prepare(sql)));
+    return statement.all(...args).map(({ pos_ms, pos_seq, ...call }) => ({ call, position: { ageMs: pos_ms, seq: pos_seq } }));
   }
 
   /** The busy timeout this connection has now, in milliseconds. */
