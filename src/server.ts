@@ -177,8 +177,9 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     const origins = ctx.config.corsOrigins.split(',').map((o) => o.trim());
     await app.register(cors, {
       origin: origins.includes('*') ? '*' : origins,
-      methods: ['GET', 'HEAD'],
-      allowedHeaders: ['Authorization', 'X-Organization-Id', 'Range', 'If-Range', 'If-None-Match', 'If-Modified-Since', 'If-Match', 'If-Unmodified-Since'],
+      // Writes too: a front end uploads (POST, PUT), deletes and holds (DELETE, PUT) calls.
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
+      allowedHeaders: ['Authorization', 'X-Organization-Id', 'Content-Type', 'X-Request-Id', 'Range', 'If-Range', 'If-None-Match', 'If-Modified-Since', 'If-Match', 'If-Unmodified-Since'],
       exposedHeaders: ['Content-Range', 'Content-Length', 'Accept-Ranges', 'Content-Disposition', 'ETag', 'Last-Modified', 'Retry-After', 'X-Request-Id'],
       maxAge: 600,
     });

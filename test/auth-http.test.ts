@@ -149,6 +149,8 @@ t.test('CORS with configured origins', async (t) => {
   t.equal(pre.headers['access-control-allow-origin'], origin);
   t.ok(list(pre.headers['access-control-allow-headers']).includes('range'), 'Range is allowed');
   t.ok(list(pre.headers['access-control-allow-methods']).includes('get'), 'GET is allowed');
+  for (const m of ['post', 'put', 'delete']) t.ok(list(pre.headers['access-control-allow-methods']).includes(m), `${m.toUpperCase()} is allowed (uploads, deletes, holds)`);
+  t.ok(list(pre.headers['access-control-allow-headers']).includes('content-type'), 'Content-Type may be sent (uploads)');
 
   const apiPre = await send(`${d.url}${S('call_c1')}`, 'OPTIONS', {
     Origin: origin,

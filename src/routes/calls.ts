@@ -10,7 +10,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { CallBody, CallListBody, CallListQuery, CallParams, ErrorBody, OrgHeaders, errorResponses } from '../schemas.js';
+import { CallBody, CallListBody, CallListQuery, CallParams, OrgHeaders, errorResponse, errorResponses } from '../schemas.js';
 import Type from 'typebox';
 import { DENIED_CODES } from './guard.js';
 import type { FastifyRequest } from 'fastify';
@@ -68,7 +68,7 @@ export const callRoutes =
     const audit = (request: FastifyRequest, sid: string, action: AuditAction) => {
       request.audited = { action, org: request.headers['x-organization-id'] as string, sid, principal: request.principal!.id };
     };
-    const writeErrors = { ...errorResponses, 409: ErrorBody };
+    const writeErrors = { ...errorResponses, 409: errorResponse(409) };
 
     app.delete(
       '/api/calls/:call_sid',
