@@ -41,7 +41,7 @@ t.test('calls list, calls hold and calls delete', async (t) => {
   const lines = table.stdout.trimEnd().split('\n');
   t.match(lines[0], /^CALL_SID\s+TO\s+FROM\s+STARTED_AT\s+DURATION_MS\s+SIZE_BYTES\s+HOLD$/, 'a table with a header');
   t.same(lines.slice(1).map((l) => l.split(/\s+/)[0]), ['call_c2', 'call_c1', 'call_c3'], "the organization's calls in the listing order");
-  t.match(lines[2], /^call_c1\s+\+15551110001\s+201\s+2026-01-01T10:00:00Z\s+500\s+\d+\s+-$/);
+  t.match(lines[2], /^call_c1\s+\+15551110001\s+201\s+2026-01-01T10:00:00\.000Z\s+500\s+\d+\s+-$/);
 
   const json = await runCli(['calls', 'list', '--org', 'org_a', '--to', '+1555111*', '--until', '2026-01-02T00:00:00Z', '--json'], { env });
   t.equal(json.code, 0, json.stderr);

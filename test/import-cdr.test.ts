@@ -67,7 +67,7 @@ t.test('Master.csv: uniqueid joins the recording; times in --timezone; bad lines
   t.match(r.stderr, /^import: failed line 4: no uniqueid in column 17: Asterisk writes it with loguniqueid=yes/m);
   t.match(r.stderr, /^import: skipped line 5: call_176432221284 was named first by line 1/m);
   t.match(row('call_176432221284'), {
-    org_id: 'org_1', to_number: '15559876543', from_number: '201', started_at: '2026-11-28T09:30:12+01:00', duration_ms: 2000,
+    org_id: 'org_1', to_number: '15559876543', from_number: '201', started_at: '2026-11-28T08:30:12.000Z', duration_ms: 2000,
   }, "dst, src and start (Berlin time); the bytes' duration stays");
   t.same(row('call_17644000001'), otherBefore, "org_2's call is untouched");
 

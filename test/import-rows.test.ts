@@ -156,9 +156,9 @@ function errorOf(fn: () => unknown): string {
 t.test('enrichment: what differs, the same instant is no change, a duration only where none', async (t) => {
   const call = { to_number: '1', from_number: null, started_at: '2026-11-28T10:30:12+01:00', duration_ms: 5000 } as CallRow;
   t.same(enrichment(call, { to: '1', startedAt: '2026-11-28T09:30:12Z', durationMs: 7000 }), {}, 'nothing changes');
-  t.same(enrichment(call, { to: '2', from: '3', startedAt: '2026-11-28T09:30:13Z' }), { to_number: '2', from_number: '3', started_at: '2026-11-28T09:30:13Z' });
+  t.same(enrichment(call, { to: '2', from: '3', startedAt: '2026-11-28T09:30:13Z' }), { to_number: '2', from_number: '3', started_at: '2026-11-28T09:30:13.000Z' });
   t.same(enrichment({ ...call, started_at: null, duration_ms: null }, { startedAt: '2026-11-28T09:30:12Z', durationMs: 7000 }), {
-    started_at: '2026-11-28T09:30:12Z', duration_ms: 7000,
+    started_at: '2026-11-28T09:30:12.000Z', duration_ms: 7000,
   });
 });
 

@@ -66,14 +66,14 @@ t.test('CSV with a header and JSON Lines: enrich, register from files, bad rows 
   t.match(r.stderr, /^import: 1 indexed calls enriched, 2 registered from their files$/m);
   t.match(r.stderr, /^import: failed line 5: duration_ms must be a whole number of milliseconds \(got "abc"\)$/m);
   t.match(r.stderr, /^import: failed line 6: call_n4: INVALID_REQUEST: cannot read .*rec\/missing\.wav: ENOENT$/m);
-  t.match(r.stderr, /^import: failed line 7: call_n5: INVALID_REQUEST: .*notes\.txt is not audio/m);
+  t.match(r.stderr, /^import: failed line 7: call_n5: UNSUPPORTED_MEDIA_TYPE: .*notes\.txt is not audio/m);
   t.match(r.stderr, /^import: failed line 8: 8 fields for 7 columns$/m);
   t.match(r.stderr, /^import: skipped line 9: call_o1 is not indexed in org_1 and the row names no file$/m);
   t.match(r.stderr, /^import: skipped line 10: call_o1 was named first by line 9/m);
   t.match(r.stderr, /^import: failed line 11: call_n7 is not indexed and registering rec\/new1\.wav needs a to number$/m);
   t.match(r.stderr, /^import: skipped line 12: call_n8 is not indexed in org_1 and the row names no file$/m);
-  t.match(row('call_c1'), { to_number: '+15559876543', from_number: '+15550001111', started_at: '2026-11-28T09:30:12Z', duration_ms: 2000 });
-  t.match(row('call_n1'), { org_id: 'org_1', to_number: '+15551230000', from_number: null, started_at: '2026-11-28T10:00:00Z', duration_ms: 3000, size_bytes: makeWav(3).length });
+  t.match(row('call_c1'), { to_number: '+15559876543', from_number: '+15550001111', started_at: '2026-11-28T09:30:12.000Z', duration_ms: 2000 });
+  t.match(row('call_n1'), { org_id: 'org_1', to_number: '+15551230000', from_number: null, started_at: '2026-11-28T10:00:00.000Z', duration_ms: 3000, size_bytes: makeWav(3).length });
   t.match(row('call_n2'), { from_number: 'Front desk, 2nd floor', duration_ms: 1000 }, 'an absolute path; a quoted comma');
   t.equal(row('call_n3'), undefined, 'a bad row goes in with nothing');
   t.same(row('call_o1'), otherBefore, "org_2's call is untouched");

@@ -73,7 +73,7 @@ t.test('other bytes under an indexed call_sid fail as a conflict and never overw
   await writeFile(join(junk, '2026/11/06/in-15550000001-200-20261106-000000-1764888888.1.wav'), 'not audio at all');
   const notAudio = await runCli(['ingest', junk, '--layout', 'asterisk', '--org', ORG, '--settle-ms', '0'], { env: env(name), timeoutMs: SLOW });
   t.equal(notAudio.code, 1);
-  t.match(notAudio.stderr, /failed 2026\/11\/06\/in-15550000001-200-20261106-000000-1764888888\.1\.wav: INVALID_REQUEST: .* is not audio/);
+  t.match(notAudio.stderr, /failed 2026\/11\/06\/in-15550000001-200-20261106-000000-1764888888\.1\.wav: UNSUPPORTED_MEDIA_TYPE: .* is not audio/);
 });
 
 t.test('a file changed within the settle time is left for a later run', async (t) => {

@@ -219,9 +219,9 @@ t.test('recproxy retention: --dry-run lists exactly what would go; the pass dele
   t.equal(dry.code, 0, dry.stderr);
   t.same(dry.stdout.trim().split('\n'), [
     'call_s1\torg_short\t' + (await startedOf(base, 'call_s1')),
-    'call_old1\torg_a\t2020-01-01T00:00:00Z',
+    'call_old1\torg_a\t2020-01-01T00:00:00.000Z',
     'call_undated\torg_a\t-',
-    'call_old2\torg_a\t2021-06-01T00:00:00Z',
+    'call_old2\torg_a\t2021-06-01T00:00:00.000Z',
   ], 'exactly the expired calls, each organization of its own first, then oldest first');
   t.match(dry.stderr, /retention: 4 would be deleted, 0 already deleted, 0 skipped, 0 failed/);
   const onlyA = await runCli(['retention', '--dry-run', '--org', 'org_a'], { env });

@@ -249,7 +249,8 @@ export function enrichment(call: CallRow, row: Pick<ImportRow, 'to' | 'from' | '
   if (row.to !== undefined && row.to !== call.to_number) patch.to_number = row.to;
   if (row.from !== undefined && row.from !== call.from_number) patch.from_number = row.from;
   if (row.startedAt !== undefined && !(call.started_at !== null && Date.parse(call.started_at) === Date.parse(row.startedAt))) {
-    patch.started_at = row.startedAt;
+    // Stored in UTC, as registration stores it (src/calls/register.ts).
+    patch.started_at = new Date(row.startedAt).toISOString();
   }
   if (row.durationMs !== undefined && call.duration_ms === null) patch.duration_ms = row.durationMs;
   return patch;

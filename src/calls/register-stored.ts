@@ -68,7 +68,7 @@ async function examine(deps: StoredDeps, fields: RegisterFields, key: string): P
     org_id: fields.org,
     to_number: fields.to,
     from_number: fields.from ?? null,
-    started_at: fields.startedAt ?? null,
+    started_at: fields.startedAt === undefined ? null : new Date(fields.startedAt).toISOString(),
     duration_ms: said.durationMs,
     storage_key: key,
     content_type: said.contentType,

@@ -74,7 +74,7 @@ export async function makeAsteriskTree(root: string, count: number): Promise<Exp
       sid: `call_${uniqueid.replace('.', '')}`,
       to,
       from: from || null,
-      startedAt: `2026-11-${day}T${hh}:${mm}:${ss}Z`,
+      startedAt: `2026-11-${day}T${hh}:${mm}:${ss}.000Z`,
       durationMs: ms,
       size: 44 + 16 * ms,
     });
@@ -104,7 +104,7 @@ export async function makeFreeswitchTree(root: string, count: number, domains: s
       org: domain,
       to: 'unknown',
       from: null,
-      startedAt: `2026-${pad(month + 1, 2)}-${day}T00:00:00Z`,
+      startedAt: `2026-${pad(month + 1, 2)}-${day}T00:00:00.000Z`,
       durationMs: ms,
       size: 44 + 16 * ms,
     });
