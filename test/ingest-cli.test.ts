@@ -13,8 +13,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { BIN, cleanEnv, runCli } from './helpers/cli.js';
-import { indexRows, makeAsteriskTree, summaryLine, tinyWav } from './helpers/pbx-trees.js';
-import type { CallRow } from '../src/stores/types.js';
+import { makeAsteriskTree, runEnv, summaryLine, tinyWav } from './helpers/pbx-trees.js';
 
 const ORG = 'org_ast';
 /** runCli's limit: only ends a hang (a busy machine starts a CLI in seconds, not milliseconds). */
@@ -22,16 +21,7 @@ const SLOW = 120_000;
 const dir = await mkdtemp(join(tmpdir(), 'recproxy-ingest-cli-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
-function env(name: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    RECPROXY_DB_PATH: join(dir, `${name}.db`),
-    RECPROXY_LOCAL_ROOT: join(dir, `${name}-store`),
-    RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
-    ...extra,
-  };
-}
-
-const rows = (name: string): CallRow[] => (existsSync(join(dir, `${name}.db`)) ? indexRows(join(dir, `${name}.db`)) : []);
+const { env, rows } = runEnv(dir);
 
 t.test('other bytes under an indexed call_sid fail as a conflict and never overwrite; a deleted call is not ingested again', async (t) => {
   const name = 'conflict';

@@ -5,35 +5,21 @@
  * documented placeholder, `started_at` the path's date; a second run adds nothing. `scan` of the
  * same kind of archive: test/scan-freeswitch.test.ts; on s3: test/scan-s3.test.ts.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { runCli } from './helpers/cli.js';
-import { indexRows, makeFreeswitchTree, summaryLine, tinyWav, wrongRows } from './helpers/pbx-trees.js';
+import { BAD_DOMAIN_FILE, fusionArchive, indexRows, runEnv, summaryLine, wrongRows } from './helpers/pbx-trees.js';
 
 const COUNT = 10_000;
 const DOMAINS = ['pbx1.example.com', 'pbx2.example.com', 'tenant_3'];
 
 const dir = await mkdtemp(join(tmpdir(), 'recproxy-ingest-fs-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
-const tree = join(dir, 'fusionpbx');
-const expected = await makeFreeswitchTree(tree, COUNT, DOMAINS);
-// A domain directory that is no organization id, and a file outside the grammar.
-const badDomain = 'bad domain!/archive/2026/Nov/28/3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b.wav';
-await mkdir(join(tree, 'bad domain!/archive/2026/Nov/28'), { recursive: true });
-await writeFile(join(tree, badDomain), tinyWav(3, 3));
-await writeFile(join(tree, 'pbx1.example.com/archive/2026/Jan/01/voicemail.wav'), tinyWav(3, 4));
-const OUTSIDE = 2;
-
-function env(name: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    RECPROXY_DB_PATH: join(dir, `${name}.db`),
-    RECPROXY_LOCAL_ROOT: join(dir, `${name}-store`),
-    RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
-    ...extra,
-  };
-}
+const { tree, expected, outside: OUTSIDE } = await fusionArchive(dir, COUNT, DOMAINS);
+const badDomain = BAD_DOMAIN_FILE;
+const { env } = runEnv(dir);
 
 t.test('ingest --org-from-domain indexes every call under its domain; a second run adds nothing', async (t) => {
   const args = ['ingest', tree, '--layout', 'freeswitch', '--org-from-domain', '--settle-ms', '0'];

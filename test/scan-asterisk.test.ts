@@ -5,45 +5,20 @@
  * into the spool, names outside the grammar skipped, and a second run adds nothing.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { runCli } from './helpers/cli.js';
-import { indexRows, makeAsteriskTree, summaryLine, tinyWav, wrongRows, type ExpectedCall } from './helpers/pbx-trees.js';
-import type { CallRow } from '../src/stores/types.js';
+import { asteriskSpool, checkRows, runEnv, summaryLine } from './helpers/pbx-trees.js';
 
 const COUNT = 10_000;
 const ORG = 'org_ast';
 
-const dir = await mkdtemp(join(tmpdir(), 'recproxy-ingest-ast-'));
+const dir = await mkdtemp(join(tmpdir(), 'recproxy-scan-ast-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
-const tree = join(dir, 'spool');
-const expected = await makeAsteriskTree(tree, COUNT);
-// Outside the grammar: a note, a name whose date disagrees with its directories, a file at
-// the top, and a symbolic link.
-await writeFile(join(tree, '2026/11/28/notes.txt'), 'not a recording');
-await mkdir(join(tree, '2026/11/27'), { recursive: true });
-await writeFile(join(tree, '2026/11/27/out-15550001111-201-20261128-093012-1764999999.1.wav'), tinyWav(5, 1));
-await writeFile(join(tree, 'stray.wav'), tinyWav(5, 2));
-await symlink(join(tree, expected[0]!.path), join(tree, 'link.wav'));
-const OUTSIDE = 4;
-
-function env(name: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    RECPROXY_DB_PATH: join(dir, `${name}.db`),
-    RECPROXY_LOCAL_ROOT: join(dir, `${name}-store`),
-    RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
-    ...extra,
-  };
-}
-
-const rows = (name: string): CallRow[] => indexRows(join(dir, `${name}.db`));
-
-/** Every expected call has its row, with the fields its path gives and its file's bytes. */
-function checkRows(t: { same(a: unknown, b: unknown, m: string): boolean }, found: CallRow[], calls: ExpectedCall[], org: string): void {
-  t.same(wrongRows(found, calls, org).slice(0, 5), [], `all ${calls.length} calls have their path's fields and duration`);
-}
+const { tree, expected, outside: OUTSIDE } = await asteriskSpool(dir, COUNT);
+const { env, rows } = runEnv(dir);
 
 t.test('scan indexes the spool in place when the local root is the spool, and a second run adds nothing', async (t) => {
   const e = env('scan', { RECPROXY_LOCAL_ROOT: tree });

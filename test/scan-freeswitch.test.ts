@@ -4,34 +4,21 @@
  * indexed in place under the one organization (the domain directory is then only part of the
  * path), with the placeholder `to` and the path's date; a second run adds nothing.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { runCli } from './helpers/cli.js';
-import { indexRows, makeFreeswitchTree, summaryLine, tinyWav, wrongRows } from './helpers/pbx-trees.js';
+import { BAD_DOMAIN_FILE, fusionArchive, indexRows, runEnv, summaryLine, wrongRows } from './helpers/pbx-trees.js';
 
 const COUNT = 10_000;
 const DOMAINS = ['pbx1.example.com', 'pbx2.example.com', 'tenant_3'];
 
-const dir = await mkdtemp(join(tmpdir(), 'recproxy-ingest-fs-'));
+const dir = await mkdtemp(join(tmpdir(), 'recproxy-scan-fs-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
-const tree = join(dir, 'fusionpbx');
-const expected = await makeFreeswitchTree(tree, COUNT, DOMAINS);
-// A domain directory that is no organization id, and a file outside the grammar.
-const badDomain = 'bad domain!/archive/2026/Nov/28/3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b.wav';
-await mkdir(join(tree, 'bad domain!/archive/2026/Nov/28'), { recursive: true });
-await writeFile(join(tree, badDomain), tinyWav(3, 3));
-await writeFile(join(tree, 'pbx1.example.com/archive/2026/Jan/01/voicemail.wav'), tinyWav(3, 4));
-
-function env(name: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    RECPROXY_DB_PATH: join(dir, `${name}.db`),
-    RECPROXY_LOCAL_ROOT: join(dir, `${name}-store`),
-    RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
-    ...extra,
-  };
-}
+const { tree, expected } = await fusionArchive(dir, COUNT, DOMAINS);
+const badDomain = BAD_DOMAIN_FILE;
+const { env } = runEnv(dir);
 
 t.test('scan indexes the archive in place under one --org; a second run adds nothing', async (t) => {
   const e = env('scan', { RECPROXY_LOCAL_ROOT: tree });

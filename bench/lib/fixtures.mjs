@@ -20,22 +20,32 @@ export async function makeTempDir() {
   return dir;
 }
 
+/**
+ * The 44-byte RIFF/WAVE header of 16-bit mono 8 kHz PCM with `data` bytes of samples (sizes
+ * past 4 GiB are clamped, as a streaming writer would leave them).
+ */
+export function wavHeader(data) {
+  const head = Buffer.alloc(44);
+  head.write('RIFF', 0, 'ascii');
+  head.writeUInt32LE(Math.min(36 + data, 0xffffffff), 4);
+  head.write('WAVEfmt ', 8, 'ascii');
+  head.writeUInt32LE(16, 16);
+  head.writeUInt16LE(1, 20); // PCM
+  head.writeUInt16LE(1, 22); // mono
+  head.writeUInt32LE(8000, 24);
+  head.writeUInt32LE(16000, 28);
+  head.writeUInt16LE(2, 32);
+  head.writeUInt16LE(16, 34);
+  head.write('data', 36, 'ascii');
+  head.writeUInt32LE(Math.min(data, 0xffffffff), 40);
+  return head;
+}
+
 /** A valid WAV of exactly `bytes` bytes: 44-byte RIFF header, 16-bit mono 8 kHz PCM (a tone). */
 export function makeWav(bytes) {
   const data = bytes - 44;
   const buf = Buffer.alloc(bytes);
-  buf.write('RIFF', 0, 'ascii');
-  buf.writeUInt32LE(36 + data, 4);
-  buf.write('WAVEfmt ', 8, 'ascii');
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20); // PCM
-  buf.writeUInt16LE(1, 22); // mono
-  buf.writeUInt32LE(8000, 24);
-  buf.writeUInt32LE(16000, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36, 'ascii');
-  buf.writeUInt32LE(data, 40);
+  wavHeader(data).copy(buf, 0);
   // One second of a 440 Hz tone, repeated.
   const second = Buffer.alloc(16000);
   for (let i = 0; i < 8000; i++) second.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000)), i * 2);

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT } from './fixtures.mjs';
+import { ROOT, wavHeader } from './fixtures.mjs';
 import { sampleProcess } from './proc.mjs';
 
 const FILES = Number(process.env.BENCH_INGEST_FILES ?? 10_000);
@@ -17,18 +17,7 @@ const FILES = Number(process.env.BENCH_INGEST_FILES ?? 10_000);
 function tinyWav(ms, seed) {
   const data = 16 * ms;
   const b = Buffer.alloc(44 + data);
-  b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + data, 4);
-  b.write('WAVEfmt ', 8, 'ascii');
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(8000, 24);
-  b.writeUInt32LE(16000, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36, 'ascii');
-  b.writeUInt32LE(data, 40);
+  wavHeader(data).copy(b, 0);
   for (let i = 44; i + 4 <= b.length; i += 4) b.writeUInt32LE((seed * 2654435761 + i) >>> 0, i);
   return b;
 }

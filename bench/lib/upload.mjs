@@ -11,26 +11,14 @@ import { readdir, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { sampleProcess } from './proc.mjs';
+import { wavHeader } from './fixtures.mjs';
 
 const BOUNDARY = '----recproxy-bench-upload';
 
 /** The WAV's chunks: its 44-byte header, then the tone until `bytes` bytes in all. */
 function* wavChunks(bytes) {
   const data = bytes - 44;
-  const head = Buffer.alloc(44);
-  head.write('RIFF', 0, 'ascii');
-  head.writeUInt32LE(Math.min(36 + data, 0xffffffff), 4);
-  head.write('WAVEfmt ', 8, 'ascii');
-  head.writeUInt32LE(16, 16);
-  head.writeUInt16LE(1, 20);
-  head.writeUInt16LE(1, 22);
-  head.writeUInt32LE(8000, 24);
-  head.writeUInt32LE(16000, 28);
-  head.writeUInt16LE(2, 32);
-  head.writeUInt16LE(16, 34);
-  head.write('data', 36, 'ascii');
-  head.writeUInt32LE(Math.min(data, 0xffffffff), 40);
-  yield head;
+  yield wavHeader(data);
   const second = Buffer.alloc(16000);
   for (let i = 0; i < 8000; i++) second.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000)), i * 2);
   const block = Buffer.concat(Array.from({ length: 64 }, () => second)); // 1 MB

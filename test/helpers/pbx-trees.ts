@@ -4,7 +4,8 @@
  * archive (`{domain}/archive/{YYYY}/{Mon}/{DD}/{uuid}.wav`) of tiny WAVs (`n` ms of 8 kHz 16-bit
  * mono: 44 + 16·n bytes), each with the call fields its path must give.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { CallRow } from '../../src/stores/types.js';
@@ -139,3 +140,55 @@ export function wrongRows(found: CallRow[], calls: ExpectedCall[], org?: string)
 /** The summary line of a run's stderr (`ingest: 3 indexed, … 0 failed`). */
 export const summaryLine = (stderr: string, label: string): string | undefined =>
   stderr.split('\n').find((l) => l.startsWith(`${label}: `) && / failed$/.test(l));
+
+/** Where a test's CLI runs keep their index and store: one pair per run name, in `dir`. */
+export function runEnv(dir: string) {
+  return {
+    /** The environment of the run `name`: its own index and local store, one signing key. */
+    env: (name: string, extra: Record<string, string> = {}): Record<string, string> => ({
+      RECPROXY_DB_PATH: join(dir, `${name}.db`),
+      RECPROXY_LOCAL_ROOT: join(dir, `${name}-store`),
+      RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
+      ...extra,
+    }),
+    /** The rows the run `name` indexed (none when it made no index). */
+    rows: (name: string): CallRow[] => (existsSync(join(dir, `${name}.db`)) ? indexRows(join(dir, `${name}.db`)) : []),
+  };
+}
+
+/** Every expected call has its row, with the fields its path gives and its file's bytes. */
+export function checkRows(t: { same(a: unknown, b: unknown, m: string): boolean }, found: CallRow[], calls: ExpectedCall[], org?: string): void {
+  t.same(wrongRows(found, calls, org).slice(0, 5), [], `all ${calls.length} calls have their path's fields and duration`);
+}
+
+/**
+ * An Asterisk spool of `count` recordings in `dir`/spool, and four files outside the grammar:
+ * a note, a name whose date disagrees with its directories, a file at the top, a symbolic link.
+ */
+export async function asteriskSpool(dir: string, count: number): Promise<{ tree: string; expected: ExpectedCall[]; outside: number }> {
+  const tree = join(dir, 'spool');
+  const expected = await makeAsteriskTree(tree, count);
+  await writeFile(join(tree, '2026/11/28/notes.txt'), 'not a recording');
+  await mkdir(join(tree, '2026/11/27'), { recursive: true });
+  await writeFile(join(tree, '2026/11/27/out-15550001111-201-20261128-093012-1764999999.1.wav'), tinyWav(5, 1));
+  await writeFile(join(tree, 'stray.wav'), tinyWav(5, 2));
+  await symlink(join(tree, expected[0]!.path), join(tree, 'link.wav'));
+  return { tree, expected, outside: 4 };
+}
+
+/** The FusionPBX domain directory in `fusionArchive` that is no organization id. */
+export const BAD_DOMAIN_FILE = 'bad domain!/archive/2026/Nov/28/3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b.wav';
+
+/**
+ * A FusionPBX archive of `count` recordings over `domains` in `dir`/fusionpbx, and two files
+ * outside what --org-from-domain takes: a domain directory that is no organization id
+ * (BAD_DOMAIN_FILE), and a file outside the grammar.
+ */
+export async function fusionArchive(dir: string, count: number, domains: string[]): Promise<{ tree: string; expected: ExpectedCall[]; outside: number }> {
+  const tree = join(dir, 'fusionpbx');
+  const expected = await makeFreeswitchTree(tree, count, domains);
+  await mkdir(join(tree, 'bad domain!/archive/2026/Nov/28'), { recursive: true });
+  await writeFile(join(tree, BAD_DOMAIN_FILE), tinyWav(3, 3));
+  await writeFile(join(tree, 'pbx1.example.com/archive/2026/Jan/01/voicemail.wav'), tinyWav(3, 4));
+  return { tree, expected, outside: 2 };
+}
