@@ -1,6 +1,7 @@
 /** The CLI's key and audit commands: their arguments, then their work. */
 import { UsageError, checkOrg, checkSid, option, requireOptions, type Command } from './cli-args.js';
 import { ApiKeyNotFound } from './core/errors.js';
+import { backupSqliteStores } from './stores/sqlite/backup.js';
 import type { AuditQuery } from './stores/types.js';
 import type { AppContext } from './context.js';
 
@@ -86,5 +87,27 @@ export const AUDIT: Command<AuditQuery> = {
 
 export async function auditCommand(ctx: Pick<AppContext, 'audit'>, query: AuditQuery): Promise<number> {
   process.stdout.write(JSON.stringify(await ctx.audit.query(query), null, 2) + '\n');
+  return 0;
+}
+
+export const BACKUP: Command<string> = {
+  usage: 'backup DEST_DIR',
+  positionals: true,
+  check({ positionals }) {
+    if (positionals.length !== 1) throw new UsageError('backup takes one destination folder');
+    return positionals[0]!;
+  },
+};
+
+/**
+ * A consistent copy of the index and the audit into `dest`, safe while the daemon serves
+ * (src/stores/sqlite/backup.ts). Prints one line per file; the recordings themselves are the
+ * storage's to back up.
+ */
+export async function backupCommand(ctx: Pick<AppContext, 'config'>, dest: string): Promise<number> {
+  const copies = await backupSqliteStores(ctx.config.dbPath, ctx.config.auditDbPath, dest);
+  for (const c of copies) {
+    process.stdout.write(`${c.store}: ${c.from} → ${c.to} (${c.bytes} bytes, ${c.rows} ${c.store === 'index' ? 'calls' : 'audit rows'}, integrity ok)\n`);
+  }
   return 0;
 }

@@ -7,7 +7,7 @@
  */
 import { loadConfig, unknownVariables } from '../config/load.js';
 import { IMPORT, importCommand } from './cli-import.js';
-import { AUDIT, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
+import { AUDIT, BACKUP, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, backupCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './stores/sqlite/index.js';
 import { UsageError, checkSid, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
 import { InvalidFields, fieldProblems, wholeNumberField, type FieldProblem, type RegisterField, type RegisterFields } from './calls/register.js';
@@ -143,6 +143,7 @@ const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppConte
   'keys list': { command: KEYS_LIST, run: keysList },
   'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },
   audit: { command: AUDIT, run: auditCommand },
+  backup: { command: BACKUP, run: backupCommand },
   import: { command: IMPORT, run: importCommand },
   ingest: { command: INGEST, run: ingestCommand },
   scan: { command: SCAN, run: scanCommand },
