@@ -1,7 +1,9 @@
 /** The CLI's key and audit commands: their arguments, then their work. */
 import { UsageError, checkOrg, checkSid, option, requireOptions, type Command } from './cli-args.js';
 import { ApiKeyNotFound } from './core/errors.js';
-import { backupSqliteStores } from './stores/sqlite/backup.js';
+import { diagnose, healthy } from './calls/doctor.js';
+import { Progress } from './cli-progress.js';
+import { backupSqliteStores } from './stores/sqlite/index.js';
 import type { AuditQuery } from './stores/types.js';
 import type { AppContext } from './context.js';
 
@@ -110,4 +112,37 @@ export async function backupCommand(ctx: Pick<AppContext, 'config'>, dest: strin
     process.stdout.write(`${c.store}: ${c.from} → ${c.to} (${c.bytes} bytes, ${c.rows} ${c.store === 'index' ? 'calls' : 'audit rows'}, integrity ok)\n`);
   }
   return 0;
+}
+
+export const DOCTOR: Command<{ json: boolean; fix: boolean }> = {
+  usage: 'doctor [--json] [--fix]',
+  options: { json: { type: 'boolean' }, fix: { type: 'boolean' } },
+  check: (args) => ({ json: args.values.json === true, fix: args.values.fix === true }),
+};
+
+/**
+ * The index's integrity, the storage's reachability and their agreement (src/calls/doctor.ts):
+ * a report, in words or JSON; exit 1 when something is wrong. `--fix` marks the rows whose
+ * bytes are gone as deleted and never touches storage.
+ */
+export async function doctorCommand(ctx: Pick<AppContext, 'index' | 'storage'>, input: { json: boolean; fix: boolean }): Promise<number> {
+  const progress = new Progress({ label: 'doctor', plainEvery: 100_000 });
+  const report = await diagnose(ctx.index, ctx.storage, { fix: input.fix, onItem: () => progress.tick() });
+  progress.stop();
+  if (input.json) {
+    process.stdout.write(JSON.stringify({ healthy: healthy(report), ...report }, null, 2) + '\n');
+  } else {
+    const lines = [
+      `index: ${report.index.length ? `${report.index.length} problems: ${report.index.join('; ')}` : 'integrity ok'}`,
+      `storage (${ctx.storage.name}): ${report.storage ?? 'answers'}`,
+      `checked ${report.checked.rows} calls and ${report.checked.objects} stored objects`,
+      ...report.missing.map((m) => `missing: ${m.call_sid} (${m.org_id}): nothing at ${m.storage_key}`),
+      ...report.sizeMismatch.map((m) => `size mismatch: ${m.call_sid}: ${m.storage_key} is ${m.stored} bytes, the index says ${m.indexed}`),
+      ...report.orphans.map((o) => `orphan: ${o.key} (${o.size} bytes): no call points to it`),
+      ...report.fixed.map((sid) => `fixed: ${sid} marked deleted (its bytes were gone)`),
+      healthy(report) ? 'healthy' : 'problems found',
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  return healthy(report) ? 0 : 1;
 }

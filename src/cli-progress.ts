@@ -81,9 +81,14 @@ export class Progress {
 
   /** Counts one item; a skipped or failed one is kept, with its reason, for the summary. */
   note(outcome: Outcome, item: string, reason?: string): void {
-    this.#done++;
     if (outcome === 'indexed' || outcome === 'already') this.summary[outcome]++;
     else this.summary[outcome].push({ item, reason: reason ?? 'no reason given' });
+    this.tick();
+  }
+
+  /** Moves the progress on by one item that has no outcome of its own (a check's steps). */
+  tick(): void {
+    this.#done++;
     if (this.#bar) {
       const seconds = Math.max((Date.now() - this.#started) / 1000, 0.001);
       this.#bar.update(this.#done, { rate: Math.round(this.#done / seconds) });
@@ -95,6 +100,11 @@ export class Progress {
   /** Marks the run as interrupted: the summary says so. */
   interrupt(): void {
     this.summary.interrupted = true;
+  }
+
+  /** Stops the bar, for a command that reports in its own words instead of the summary. */
+  stop(): void {
+    this.#bar?.stop();
   }
 
   /** Stops the bar and writes the summary. @returns the summary */

@@ -7,7 +7,7 @@
  */
 import { loadConfig, unknownVariables } from '../config/load.js';
 import { IMPORT, importCommand } from './cli-import.js';
-import { AUDIT, BACKUP, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, backupCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
+import { AUDIT, BACKUP, DOCTOR, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, backupCommand, doctorCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './stores/sqlite/index.js';
 import { UsageError, checkSid, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
 import { InvalidFields, fieldProblems, wholeNumberField, type FieldProblem, type RegisterField, type RegisterFields } from './calls/register.js';
@@ -144,6 +144,7 @@ const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppConte
   'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },
   audit: { command: AUDIT, run: auditCommand },
   backup: { command: BACKUP, run: backupCommand },
+  doctor: { command: DOCTOR, run: doctorCommand },
   import: { command: IMPORT, run: importCommand },
   ingest: { command: INGEST, run: ingestCommand },
   scan: { command: SCAN, run: scanCommand },

@@ -124,6 +124,10 @@ export interface CallIndex {
   insertMany?(calls: NewCall[]): Promise<(CallRow | undefined)[]>;
   /** Marks the call deleted; its row stays for bookkeeping. Resolves false if nothing changed. */
   markDeleted(sid: string): Promise<boolean>;
+  /** Every row, deleted ones too, in call_sid order, read lazily (`recproxy doctor`). */
+  every(): AsyncIterable<CallRow>;
+  /** The store's own consistency check: the problems it finds (none: healthy). */
+  checkIntegrity(): Promise<string[]>;
   /**
    * Puts the live call `sid` on legal hold (`on`), or releases it. Setting a hold that is set
    * keeps its first time. @returns the row as it is now; undefined when no live call `sid` exists

@@ -212,6 +212,23 @@ export class SqliteCallIndex implements CallIndex {
     )();
   }
 
+  /** Pages of 1,000 by call_sid, so no statement stays open between the caller's steps. */
+  async *every(): AsyncGenerator<CallRow> {
+    const page = this.db.prepare<[string], CallRow>(`SELECT ${COLUMNS} FROM calls WHERE call_sid > ? ORDER BY call_sid LIMIT 1000`);
+    for (let after = ''; ; ) {
+      const rows = page.all(after);
+      for (const row of rows) yield row;
+      if (rows.length < 1000) return;
+      after = rows.at(-1)!.call_sid;
+    }
+  }
+
+  /** `PRAGMA integrity_check`: SQLite's own check of the file (pages, indexes, constraints). */
+  async checkIntegrity(): Promise<string[]> {
+    const found = this.db.pragma('integrity_check', { simple: false }) as { integrity_check: string }[];
+    return found.map((r) => r.integrity_check).filter((r) => r !== 'ok');
+  }
+
   async markDeleted(sid: string): Promise<boolean> {
     this.#found.invalidate();
     return this.#markDeleted.run(new Date().toISOString(), sid).changes > 0;

@@ -11,6 +11,7 @@ import { SERVING_BUSY_TIMEOUT_MS, SqliteCallIndex } from './call-index.js';
 import type { ApiKeys, AuditSink, CallIndex, CallRow } from '../types.js';
 
 export { SERVING_BUSY_TIMEOUT_MS };
+export { backupSqliteStores, type BackedUpFile } from './backup.js';
 
 export interface SqliteStoreOptions {
   /** The call index file (`:memory:` for one that lives and dies with the process). */
