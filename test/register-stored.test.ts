@@ -105,7 +105,6 @@ t.test('concurrent registrations share one insertMany transaction; a call_sid tw
   // How the rows group into transactions depends on when each read finishes (the bench measures
   // the gain); what holds always: every row went through insertMany, none twice.
   t.equal(batches.reduce((a, b) => a + b, 0), 4, 'every row through insertMany');
-  t.ok(batches.length <= 4);
   t.same(results.slice(0, 2).map((r) => r.created), [true, true]);
   t.same(results.slice(2).map((r) => r.created).sort(), [false, true], 'call_b3 twice: created once, then "already"');
   t.same(results[2]!.call, await index.get('call_b3'));
@@ -121,5 +120,5 @@ t.test('concurrent registrations share one insertMany transaction; a call_sid tw
 
   const single = new StoredRegistrar({ index: { get: counted.get, insert: counted.insert }, storage });
   t.equal((await single.register({ ...fields, sid: 'call_b6' }, 'spool/a.wav')).created, true, 'without insertMany: one insert per call');
-  t.same(batches, [4, 2]);
+  t.equal(batches.reduce((a, b) => a + b, 0), 6, 'the call_b4 pair went through insertMany too; the single registrar never did');
 });
