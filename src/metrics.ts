@@ -109,12 +109,14 @@ export class Metrics {
 
   /** `adapter` with every operation counted and timed; what it answers is unchanged. */
   instrumentStorage(adapter: StorageAdapter): StorageAdapter {
+    /** Counts one finished operation and its time since `start`. */
+    const record = (operation: StorageOperation, start: bigint, outcome: string) => {
+      this.storageOps.inc({ adapter: adapter.name, operation, outcome });
+      this.storageSeconds.observe({ adapter: adapter.name, operation }, Number(process.hrtime.bigint() - start) / 1e9);
+    };
     const timed = <T>(operation: StorageOperation, run: () => Promise<T>): Promise<T> => {
       const start = process.hrtime.bigint();
-      const done = (outcome: string) => {
-        this.storageOps.inc({ adapter: adapter.name, operation, outcome });
-        this.storageSeconds.observe({ adapter: adapter.name, operation }, Number(process.hrtime.bigint() - start) / 1e9);
-      };
+      const done = (outcome: string) => record(operation, start, outcome);
       return run().then(
         (value) => {
           done('ok');
@@ -126,7 +128,6 @@ export class Metrics {
         },
       );
     };
-    const metrics = this;
     const wrapped: StorageAdapter = {
       name: adapter.name,
       recordingsPrefix: adapter.recordingsPrefix,
@@ -146,8 +147,7 @@ export class Metrics {
             const count = (outcome: string) => {
               if (counted) return;
               counted = true;
-              metrics.storageOps.inc({ adapter: adapter.name, operation: 'list', outcome });
-              metrics.storageSeconds.observe({ adapter: adapter.name, operation: 'list' }, Number(process.hrtime.bigint() - start) / 1e9);
+              record('list', start, outcome);
             };
             return {
               async next() {
