@@ -15,6 +15,7 @@ import { auditDenied, guardApi } from './routes/guard.js';
 import { Readiness, healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { playerRoutes } from './routes/player.js';
 import { registerOpenApi } from './routes/openapi.js';
 import { packageVersion } from './version.js';
 import { recordingRoutes } from './routes/recording.js';
@@ -195,6 +196,8 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     await api.register(uploadRoutes(ctx));
   });
   await app.register(mediaRoutes(ctx));
+  // The player page (player/): static files over the public API.
+  await app.register(playerRoutes);
   daemonRetention(app, ctx);
   // With RECPROXY_METRICS_PORT, /metrics is on a listener of its own (buildMetricsServer).
   if (ctx.config.metricsPort === undefined) await app.register(metricsRoutes(ctx.metrics, ctx.config.metricsToken));
