@@ -89,6 +89,13 @@ export class RecproxyPlayer extends HTMLElement {
       if (this.handleKey(event)) event.preventDefault();
     });
     if (!this.hasAttribute('tabindex')) this.tabIndex = 0;
+    // A key set on the element before this module defined it is an own property shadowing the
+    // accessor: take it over.
+    if (Object.prototype.hasOwnProperty.call(this, 'apiKey')) {
+      const key = /** @type {{ apiKey?: string | null }} */ (this).apiKey ?? null;
+      delete (/** @type {{ apiKey?: string | null }} */ (this).apiKey);
+      this.apiKey = key;
+    }
   }
 
   connectedCallback() {

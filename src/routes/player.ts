@@ -14,11 +14,9 @@ import fastifyStatic from '@fastify/static';
 
 /** `player/` at the repository's (or the package's) root: beside src/ in the source, beside dist/ once built. */
 export function playerRoot(): string {
-  for (const relative of ['../../player', '../../../player']) {
-    const dir = fileURLToPath(new URL(relative, import.meta.url));
-    if (existsSync(join(dir, 'index.html'))) return dir;
-  }
-  throw new Error('the player page (player/index.html) is missing from the installation');
+  const candidates = ['../../player', '../../../player'].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
+  // Neither: @fastify/static refuses to start with the first, naming it.
+  return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? candidates[0]!;
 }
 
 /** wavesurfer.js's ES module build, wherever the package is installed. */
