@@ -47,6 +47,7 @@ COPY src ./src
 COPY adapters ./adapters
 COPY config ./config
 COPY bin ./bin
+COPY player ./player
 
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
@@ -70,6 +71,7 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
+COPY --from=build /app/player ./player
 
 # Create the data directory before VOLUME so a new named volume is initialised with
 # this ownership.

@@ -2,10 +2,8 @@
 /**
  * <recproxy-player>: plays one call's recording through the public API, with its waveform, a
  * download button, keyboard keys, and its errors in words. The player page (index.html) uses it,
- * and so can any other site's page, as a module script loaded from the daemon:
- *
- *   <script type="module" src="https://recproxy.example.com/player/embed.js"></script>
- *   <recproxy-player org="org_123" call-sid="call_abc123"></recproxy-player>
+ * and so can any other site's page, as a module script loaded from the daemon (README.md,
+ * "Player", has the snippet).
  *
  * Attributes: `base` (the daemon's URL; default: where this module came from), `org`,
  * `call-sid`, `api-key` (or set the `apiKey` property; none behind trusted-header auth),
@@ -116,7 +114,10 @@ export class RecproxyPlayer extends HTMLElement {
     return this._apiKey ?? this.getAttribute('api-key');
   }
   set apiKey(key) {
+    const before = this.apiKey;
     this._apiKey = key || null;
+    // A key given after the call started loading: load it again with the key.
+    if (this.sid && this.isConnected && this.apiKey !== before) void this.load(this.sid, { play: this.wantsPlay });
   }
 
   /** The API client for the element's daemon, organization and key. */

@@ -47,8 +47,8 @@ interface Opened {
 }
 
 /** A page in a context of its own (its own sessionStorage), UTC, downloads on. */
-async function open(browser: Browser, url: string): Promise<Opened> {
-  const context = await browser.newContext({ acceptDownloads: true, timezoneId: 'UTC', viewport: { width: 1200, height: 720 } });
+async function open(browser: Browser, url: string, extraHTTPHeaders?: Record<string, string>): Promise<Opened> {
+  const context = await browser.newContext({ acceptDownloads: true, timezoneId: 'UTC', viewport: { width: 1200, height: 720 }, extraHTTPHeaders });
   const page = await context.newPage();
   page.on('pageerror', (err) => t.comment(`page error: ${err.message}`));
   const seen: Seen[] = [];
@@ -354,7 +354,9 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
   });
 
   await t.test('embedded: <recproxy-player> on another origin plays the call', async (t) => {
-    embedHtml = embedSnippet(d.url, key, ORG, SID);
+    embedHtml = await embedSnippet(d.url, key, ORG, SID);
+    t.match(embedHtml, `${d.url}/player/embed.js`, 'the snippet, for this daemon');
+    t.match(embedHtml, key, 'with the key');
     const { page: embedded, seen, settled } = await open(browser, `${site.origin}/`);
     t.not(site.origin, d.url, 'another origin');
     await embedded.waitForFunction(`(() => { const a = document.querySelector('recproxy-player')?.audio; return !!a && !!a.getAttribute('src'); })()`, undefined, { timeout: WAIT });
@@ -371,6 +373,26 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
     const cors = await fetch(`${d.url}/player/embed.js`, { headers: { origin: site.origin } });
     t.equal(cors.headers.get('access-control-allow-origin'), site.origin, 'the module is served with CORS for the listed origin');
     await embedded.context().close();
+  });
+
+  await t.test('behind trusted-header authentication: signed in with no key, the page sends no Authorization', async (t) => {
+    const f = await startDaemon({ RECPROXY_AUTH_MODE: 'trusted-header', RECPROXY_TRUSTED_ORGS_HEADER: 'x-forwarded-orgs' });
+    daemons.push(f);
+    await f.addCall({ org: ORG, sid: SID, to: TO, startedAt: '2026-11-28T09:30:00Z', bytes: short, name: 'short' });
+    // What the authenticating proxy in front adds to every request.
+    const { page: p, seen, settled } = await open(browser, `${f.url}/player/`, { 'x-forwarded-user': 'alice', 'x-forwarded-orgs': ORG });
+    await signIn(p, ORG, null);
+    t.match(await p.textContent('#who'), 'signed in by the proxy');
+    t.same(await listed(p), [SID]);
+    await p.click(`#calls tbody tr[data-sid="${SID}"]`);
+    await audioUntil(p, 'audio.currentTime > 0.3');
+    await settled();
+    const api = seen.filter((s) => s.url.startsWith(`${f.url}/api/`));
+    t.ok(api.length >= 2 && api.every((s) => s.status === 200 || s.status === 404), `the API answered (${api.map((s) => s.status).join(', ')})`);
+    t.equal(api.find((s) => s.url.endsWith('/recording/stream'))?.status, 200, 'the stream URL');
+    t.notOk(seen.some((s) => s.authorization !== undefined), 'no request carried Authorization');
+    t.equal(await p.evaluate(`sessionStorage.getItem('recproxy.key')`), null, 'no key kept');
+    await p.context().close();
   });
 
   await t.test('an expired stream URL during playback is refreshed and playback goes on', async (t) => {
@@ -406,13 +428,17 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
   await page.context().close();
 });
 
-/** The README's embed snippet, for this daemon, key, organization and call. */
-function embedSnippet(base: string, key: string, org: string, sid: string): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>a CRM</title></head><body>
-<h1>Call ${sid}</h1>
-<script type="module" src="${base}/player/embed.js"></script>
-<recproxy-player base="${base}" org="${org}" call-sid="${sid}" api-key="${key}"></recproxy-player>
-</body></html>`;
+/** The README's embed snippet (its ```html block), for this daemon, key, organization and call. */
+async function embedSnippet(base: string, key: string, org: string, sid: string): Promise<string> {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  const block = /```html\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!block) throw new Error('README.md has no ```html block');
+  const snippet = block
+    .replaceAll('https://recproxy.example.com', base)
+    .replaceAll("'rpk_…'", JSON.stringify(key))
+    .replaceAll('org_123', org)
+    .replaceAll('call_abc123', sid);
+  return `<!doctype html><html><head><meta charset="utf-8"><title>a CRM</title></head><body><h1>Call ${sid}</h1>\n${snippet}</body></html>`;
 }
 
 /** servePage, with the page's HTML read at each request. */
