@@ -6,13 +6,14 @@
  * browser did: its requests and their statuses, the audio element's currentTime, saved bytes.
  */
 import t from 'tap';
-import { mkdtemp, readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page, Response } from 'playwright-core';
-import { launchChromium, servePage, type PageServer } from './helpers/browser.js';
+import { launchChromium, type PageServer } from './helpers/browser.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
+import { makeMp3 } from './helpers/mp3.js';
 import { makeWav } from './helpers/wav.js';
 
 const ORG = 'org_123';
@@ -24,7 +25,7 @@ const FILENAME = `recording_${TO}.wav`;
  * ahead of the playhead (a few MB): a seek there is a new ranged request.
  */
 const RATE = 96000;
-const long = makeWav(60, RATE);
+const long = speechLike(makeWav(60, RATE), RATE);
 const short = makeWav(3);
 /** How many calls the paging test lists (besides the ones above). */
 const MANY = 120;
@@ -48,7 +49,7 @@ interface Opened {
 
 /** A page in a context of its own (its own sessionStorage), UTC, downloads on. */
 async function open(browser: Browser, url: string, extraHTTPHeaders?: Record<string, string>): Promise<Opened> {
-  const context = await browser.newContext({ acceptDownloads: true, timezoneId: 'UTC', viewport: { width: 1200, height: 720 }, extraHTTPHeaders });
+  const context = await browser.newContext({ acceptDownloads: true, timezoneId: 'UTC', viewport: VIEWPORT, extraHTTPHeaders });
   const page = await context.newPage();
   page.on('pageerror', (err) => t.comment(`page error: ${err.message}`));
   const seen: Seen[] = [];
@@ -93,8 +94,40 @@ async function rowsUntil(page: Page, n: number): Promise<void> {
   await page.waitForFunction(`document.querySelectorAll('#calls tbody tr').length === ${n}`, undefined, { timeout: WAIT, polling: 100 });
 }
 
+/** The tone of makeWav under a loudness that comes and goes, as a voice's does (a waveform worth looking at). */
+function speechLike(wav: Buffer, rate: number): Buffer {
+  for (let i = 0; i < (wav.length - 44) / 2; i++) {
+    const s = i / rate;
+    const envelope = Math.abs(Math.sin(Math.PI * s * 1.3)) * (0.35 + 0.65 * Math.abs(Math.sin(Math.PI * s / 9))) * (Math.floor(s / 4) % 3 === 2 ? 0.15 : 1);
+    wav.writeInt16LE(Math.round(wav.readInt16LE(44 + i * 2) * envelope), 44 + i * 2);
+  }
+  return wav;
+}
+
 /** Whether the audio element holds the media at `second` (an expression for `audio`). */
 const BUFFERED = (second: number) => `[...Array(audio.buffered.length).keys()].some((i) => audio.buffered.start(i) <= ${second} && audio.buffered.end(i) >= ${second})`;
+
+/**
+ * In the page: how many pixels of the canvases under an element (its shadow roots' too) are not
+ * transparent.
+ */
+const CANVAS_INK = `((root) => {
+  const canvases = [];
+  const walk = (node) => {
+    if (node.tagName === 'CANVAS') canvases.push(node);
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.children) walk(child);
+  };
+  walk(root);
+  let ink = 0;
+  for (const canvas of canvases) {
+    if (!canvas.width || !canvas.height) continue;
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) ink++;
+  }
+  return ink;
+})`;
+const VIEWPORT = { width: 1200, height: 720 };
 
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -108,10 +141,12 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
   }
   const servers: PageServer[] = [];
   const daemons: Daemon[] = [];
+  const shots = await mkdtemp(join(tmpdir(), 'recproxy-player-'));
   t.teardown(async () => {
     await browser.close().catch(() => {});
     for (const s of servers) await s.close();
     for (const d of daemons) await d.stop();
+    await rm(shots, { recursive: true, force: true });
   });
 
   // Another site's page, embedding the player from the daemon (its origin is listed for CORS).
@@ -131,6 +166,7 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
     registrations.push(d.addCall({ org: ORG, sid: `call_p${n}`, to: `+1555000${n}`, from: '+15551230000', startedAt: `2026-11-01T${hour}:${minute}:00Z`, bytes: short, name: `p${n}` }));
   }
   await Promise.all(registrations);
+  await d.addCall({ org: ORG, sid: 'call_mp3', to: '+15550002222', startedAt: '2026-11-27T08:00:00Z', bytes: makeMp3(3), name: 'mp3' });
   await d.addCall({ org: ORG, sid: 'call_gone', to: '+15550001111', startedAt: '2026-11-28T08:00:00Z', bytes: short, name: 'gone' });
   await d.addCall({ org: ORG, sid: SID, to: TO, from: '+15551234567', startedAt: '2026-11-28T09:30:00Z', bytes: long, name: 'long' });
   // call_gone's bytes leave storage behind the index's back.
@@ -168,12 +204,62 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
     t.same(Object.keys(doc.paths).filter((p) => p.startsWith('/player')), [], 'the page is not part of the API');
   });
 
+  await t.test('api.js: file names from Content-Disposition (RFC 6266/5987), peaks for wavesurfer, errors in words', async (t) => {
+    const { page: p } = await open(browser, player);
+    const got = (await p.evaluate(`import('./api.js').then((m) => ({
+      names: [
+        'attachment; filename="recording_+15559876543.wav"',
+        "attachment; filename=\\"recording_.wav\\"; filename*=UTF-8''recording_%E2%82%AC%20x.wav",
+        "attachment; filename*=utf-8''caf%C3%A9.mp3",
+        "attachment; filename*=iso-8859-1''caf%E9.mp3",
+        'attachment; filename=plain.wav',
+        'attachment; filename="a \\\\"quoted\\\\" name.wav"',
+        'attachment; filename="../../etc/passwd"',
+        "attachment; filename*=UTF-8''%E0%A4%A.wav; filename=\\"fallback.wav\\"",
+        'inline',
+        null,
+      ].map(m.dispositionFilename),
+      peaks: (() => { const w = m.wavesurferPeaks({ version: 2, channels: 1, sample_rate: 8000, samples_per_pixel: 80, bits: 16, length: 2, duration: 0.02, data: [-32768, 32767, -16384, 0] }); return { peaks: w.peaks.map((c) => Array.from(c)), duration: w.duration }; })(),
+      words: ['UNAUTHORIZED', 'ORG_FORBIDDEN', 'INSUFFICIENT_SCOPE', 'TOKEN_EXPIRED', 'CALL_NOT_FOUND', 'RECORDING_NOT_FOUND', 'WAVEFORM_UNAVAILABLE', 'RATE_LIMITED', 'SERVER_BUSY', 'VALIDATION_ERROR', 'NETWORK', 'ODD']
+        .map((code) => m.describeError(new m.ApiError(code === 'NETWORK' ? 0 : 400, code, 'the message', 7), { org: 'org_9' }))
+        .concat([m.describeError(new Error('boom'))]),
+    }))`)) as { names: (string | null)[]; peaks: { peaks: number[][]; duration: number }; words: string[] };
+    t.same(got.names, [
+      'recording_+15559876543.wav',
+      'recording_€ x.wav',
+      'café.mp3',
+      'café.mp3',
+      'plain.wav',
+      'a "quoted" name.wav',
+      'passwd',
+      'fallback.wav',
+      null,
+      null,
+    ]);
+    t.same(got.peaks.peaks, [[-1, 32767 / 32768, -0.5, 0]].map((c) => c.map((v) => Math.fround(v))), 'one channel, min/max pairs in -1..1');
+    t.equal(got.peaks.duration, 0.02);
+    t.match(got.words[0], 'The API key was refused — sign in again.');
+    t.match(got.words[1], /org_9 \(403\)/);
+    t.match(got.words[2], /scope/);
+    t.match(got.words[3], /link was refused/);
+    t.match(got.words[4], /no such call in the organization org_9 \(404\)/);
+    t.match(got.words[5], /missing from storage \(404\)/);
+    t.match(got.words[6], /No waveform for this format; the recording still plays/);
+    t.match(got.words[7], /wait 7 seconds/);
+    t.match(got.words[8], /busy/);
+    t.match(got.words[9], /refused: the message/);
+    t.match(got.words[10], /could not be reached \(the message\)/);
+    t.match(got.words[11], /answered 400 ODD: the message/);
+    t.match(got.words[12], /went wrong: boom/);
+    await p.context().close();
+  });
+
   await t.test('sign in, list newest first, the key only in the Authorization header and sessionStorage, sign out', async (t) => {
     const { page, seen, settled } = await open(browser, player);
     await signIn(page, ORG, key);
     await rowsUntil(page, 50);
     const sids = await listed(page);
-    t.same(sids.slice(0, 4), [SID, 'call_gone', `call_p${MANY}`, `call_p${MANY - 1}`], 'newest first');
+    t.same(sids.slice(0, 5), [SID, 'call_gone', 'call_mp3', `call_p${MANY}`, `call_p${MANY - 1}`], 'newest first');
     await settled();
     const lists = seen.filter((s) => s.url.startsWith(`${d.url}/api/calls?`));
     t.equal(lists.length, 1, 'one listing request');
@@ -226,10 +312,10 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
     await rowsUntil(page, 100);
     t.equal(await page.isVisible('#more'), true, 'more to come');
     await page.click('#more');
-    await rowsUntil(page, MANY + 2);
+    await rowsUntil(page, MANY + 3);
     const all = await listed(page);
     t.equal(all.at(-1), 'call_p001', 'the last row is the 120th of the 120 calls (the oldest)');
-    t.equal(new Set(all).size, MANY + 2, 'no call twice');
+    t.equal(new Set(all).size, MANY + 3, 'no call twice');
     t.equal(await page.isVisible('#more'), false, 'no further page');
     await settled();
     const pages = seen.filter((s) => s.url.startsWith(`${d.url}/api/calls?`) && new URL(s.url).searchParams.has('cursor'));
@@ -324,6 +410,53 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
     await page.click('h1');
     await page.keyboard.press('Space');
     await audioUntil(page, 'audio.paused');
+  });
+
+  await t.test('waveform: drawn from /recording/peaks, and a click on it seeks', async (t) => {
+    await main.settled();
+    const before = main.seen.length;
+    await page.click(`#calls tbody tr[data-sid="${SID}"]`);
+    await page.waitForFunction(`${CANVAS_INK}(document.querySelector('#player').wave) > 500`, undefined, { timeout: WAIT, polling: 200 });
+    await main.settled();
+    const peaks = main.seen.slice(before).filter((s) => s.url.startsWith(`${d.url}/api/calls/${SID}/recording/peaks?`));
+    t.equal(peaks.length, 1, 'the peaks, asked for once');
+    t.equal(peaks[0]!.status, 200);
+    const points = Number(new URL(peaks[0]!.url).searchParams.get('points'));
+    t.ok(points >= 1 && points <= 10000, `points=${points}`);
+    const ink = await page.evaluate(`${CANVAS_INK}(document.querySelector('#player').wave)`);
+    t.ok((ink as number) > 500, `the canvas is drawn (${ink} pixels inked)`);
+
+    await audioUntil(page, '!audio.paused && audio.currentTime > 0.2');
+    await audio(page, 'audio.pause()');
+    const box = (await page.locator('#player >> .wave').boundingBox())!;
+    await page.mouse.click(box.x + box.width * 0.75, box.y + box.height / 2);
+    await audioUntil(page, '!audio.seeking && audio.currentTime > 40');
+    const at = await audio<number>(page, 'audio.currentTime');
+    t.ok(Math.abs(at - 45) < 1.5, `a click at 75% of the waveform seeks to ${at} ≈ 45 s`);
+    await audio(page, 'audio.play()');
+    await audioUntil(page, `!audio.paused && audio.currentTime > ${at + 0.3}`);
+
+    // The screenshot of the README: a call playing, with its waveform.
+    const file = process.env.RECPROXY_UPDATE_SCREENSHOT === '1' ? new URL('../docs/player.png', import.meta.url).pathname : join(shots, 'player.png');
+    await page.screenshot({ path: file });
+    const png = await readFile(file);
+    t.ok(png.subarray(0, 8).equals(PNG), 'a PNG');
+    t.same([png.readUInt32BE(16), png.readUInt32BE(20)], [VIEWPORT.width, VIEWPORT.height], 'of the page, at the viewport size');
+  });
+
+  await t.test('no waveform for a format the daemon cannot decode (422), and it still plays', async (t) => {
+    await main.settled();
+    const before = main.seen.length;
+    await page.click('#calls tbody tr[data-sid="call_mp3"]');
+    const note = page.locator('#player >> .wave-note');
+    await note.waitFor({ timeout: WAIT });
+    t.equal(await note.textContent(), 'No waveform for this format; it still plays.');
+    await audioUntil(page, '!audio.paused && audio.currentTime > 0.3');
+    await main.settled();
+    const peaks = main.seen.slice(before).filter((s) => s.url.startsWith(`${d.url}/api/calls/call_mp3/recording/peaks?`));
+    t.same(peaks.map((s) => s.status), [422], 'the peaks endpoint answered 422');
+    t.equal(await page.evaluate(`${CANVAS_INK}(document.querySelector('#player').wave)`), 0, 'no canvas drawn');
+    await audio(page, 'audio.pause()');
   });
 
   await t.test('errors in words: a missing recording (404), a refused key (401), an organization the key does not hold (403)', async (t) => {
@@ -458,4 +591,3 @@ async function servePageWith(html: () => string): Promise<PageServer> {
   };
 }
 
-void [mkdtemp, rm, stat, tmpdir, PNG, servePage];
