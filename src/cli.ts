@@ -7,6 +7,7 @@
  */
 import { loadConfig, unknownVariables } from '../config/load.js';
 import { IMPORT, importCommand } from './cli-import.js';
+import { AUDIT_EXPORT, AUDIT_PRUNE, auditExport, auditPrune } from './cli-audit.js';
 import { AUDIT, BACKUP, DOCTOR, KEYS_CREATE, KEYS_LIST, KEYS_REVOKE, auditCommand, backupCommand, doctorCommand, keysCreate, keysList, keysRevoke } from './cli-admin.js';
 import { SERVING_BUSY_TIMEOUT_MS } from './stores/sqlite/index.js';
 import { UsageError, checkSid, formatUsage, option, parseCommand, requireOptions, type Command } from './cli-args.js';
@@ -28,7 +29,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (first === undefined) throw new UsageError('no command given', usageOf());
     if (first === '--help' || first === '-h' || first === 'help') return print(`${usageOf()}\n\n${CONFIG_NOTE}`);
     if (first === '--version') return print(version());
-    const words = COMMANDS[first] ? 1 : 2;
+    const words = second !== undefined && COMMANDS[`${first} ${second}`] ? 2 : COMMANDS[first] ? 1 : 2;
     const name = argv.slice(0, words).join(' ');
     const entry = COMMANDS[name];
     if (!entry) {
@@ -143,6 +144,8 @@ const COMMANDS: Record<string, { command: Command<unknown>; run?: (ctx: AppConte
   'keys list': { command: KEYS_LIST, run: keysList },
   'keys revoke': { command: KEYS_REVOKE, run: keysRevoke },
   audit: { command: AUDIT, run: auditCommand },
+  'audit export': { command: AUDIT_EXPORT, run: auditExport },
+  'audit prune': { command: AUDIT_PRUNE, run: auditPrune },
   backup: { command: BACKUP, run: backupCommand },
   doctor: { command: DOCTOR, run: doctorCommand },
   import: { command: IMPORT, run: importCommand },

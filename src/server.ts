@@ -20,7 +20,7 @@ import { registerOpenApi } from './routes/openapi.js';
 import { packageVersion } from './version.js';
 import { recordingRoutes } from './routes/recording.js';
 import { uploadRoutes } from './routes/upload.js';
-import { daemonRetention } from './retention-timer.js';
+import { daemonAuditRetention, daemonRetention } from './retention-timer.js';
 import { parseTrustProxy } from '../config/schema.js';
 import type { AppContext } from './context.js';
 
@@ -199,6 +199,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
   // The player page (player/): static files over the public API.
   await app.register(playerRoutes);
   daemonRetention(app, ctx);
+  daemonAuditRetention(app, ctx);
   // With RECPROXY_METRICS_PORT, /metrics is on a listener of its own (buildMetricsServer).
   if (ctx.config.metricsPort === undefined) await app.register(metricsRoutes(ctx.metrics, ctx.config.metricsToken));
   return app;

@@ -180,6 +180,8 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
       deny: (attempt) => audit.deny(attempt),
       flush: () => audit.flush(),
       query: (q) => audit.query(q),
+      prune: (until, options) => audit.prune(until, options),
+      rowsBefore: (until) => audit.rowsBefore(until),
       close: () => audit.close(),
       get pending() {
         return audit.pending;

@@ -9,7 +9,8 @@
  * requests keep the event loop and the disk; each batch continues after the last call of the one
  * before, so a call that failed (storage down) is not retried until the next pass. `recproxy
  * retention` runs one pass; the daemon runs one every RECPROXY_RETENTION_INTERVAL_SEC on an
- * unref'd timer (RetentionSweeper), off the request path.
+ * unref'd timer (RetentionSweeper), off the request path. The access audit has a retention of
+ * its own (RECPROXY_AUDIT_RETENTION_DAYS, auditRetentionPass), run by a second sweeper.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hasCode } from '../core/errors.js';
@@ -130,6 +131,22 @@ export interface SweeperOptions extends Omit<PassOptions, 'dryRun' | 'org' | 'no
   intervalMs: number;
   /** Told of each pass that did something, and of each call it could not delete. */
   log?: { info(msg: string): void; warn(msg: string): void };
+  /** What a pass deletes, for the log: `calls` (the default) or `audit rows`. */
+  what?: string;
+}
+
+/**
+ * One pass of the audit's retention: the rows older than `days` go (AuditSink.prune, oldest
+ * first, a small transaction at a time with `pauseMs` between, off the request path).
+ */
+export async function auditRetentionPass(
+  audit: Pick<AuditSink, 'prune'>,
+  days: number,
+  options: Pick<PassOptions, 'pauseMs' | 'signal' | 'now'>,
+): Promise<PassResult> {
+  const until = new Date((options.now ?? new Date()).getTime() - days * DAY_MS);
+  const deleted = await audit.prune(until, { pauseMs: options.pauseMs, signal: options.signal });
+  return { deleted, listed: 0, failed: 0, interrupted: options.signal?.aborted ?? false };
 }
 
 /** The daemon's retention: a pass every `intervalMs` on an unref'd timer, stopped by `stop()`. */
@@ -164,6 +181,7 @@ export class RetentionSweeper {
 
   async #pass(): Promise<void> {
     const log = this.#options.log;
+    const what = this.#options.what ?? 'calls';
     try {
       const result = await this.#run({
         batchSize: this.#options.batchSize,
@@ -173,9 +191,9 @@ export class RetentionSweeper {
           if (outcome === 'failed') log?.warn(`retention: ${call.call_sid} (${call.org_id}) not deleted: ${reason}`);
         },
       });
-      if (result.deleted || result.failed) log?.info(`retention: ${result.deleted} calls deleted, ${result.failed} failed`);
+      if (result.deleted || result.failed) log?.info(`retention: ${result.deleted} ${what} deleted, ${result.failed} failed`);
     } catch (err) {
-      log?.warn(`retention pass failed: ${(err as Error).message}`);
+      if (!this.#abort.signal.aborted) log?.warn(`retention pass${what === 'calls' ? '' : ` (${what})`} failed: ${(err as Error).message}`);
     }
     this.passes++;
   }

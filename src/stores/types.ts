@@ -271,6 +271,15 @@ export interface AuditQuery {
   order?: 'asc' | 'desc';
 }
 
+/** How `AuditSink.prune` paces itself. */
+export interface AuditPruneOptions {
+  /** Rows per transaction (default 1000). */
+  batchSize?: number;
+  /** Pause between two transactions, so writes and reads go on between them (default 0). */
+  pauseMs?: number;
+  signal?: AbortSignal;
+}
+
 export interface AuditSink {
   /** Queues one entry; never throws, never waits for the disk. After `close()` it is counted in `dropped`. */
   record(entry: AuditEntry): void;
@@ -283,6 +292,17 @@ export interface AuditSink {
   flush(): Promise<number>;
   /** Matching rows; entries recorded before the call are included. */
   query(q?: AuditQuery): Promise<AuditRow[]>;
+  /**
+   * Deletes the rows older than `until`, oldest first, in small transactions, off the request
+   * path (RECPROXY_AUDIT_RETENTION_DAYS; `recproxy audit prune`). Stops early, keeping what it
+   * deleted, when `signal` aborts or the sink closes. @returns how many rows it deleted
+   */
+  prune(until: Date, options?: AuditPruneOptions): Promise<number>;
+  /**
+   * Every row older than `until`, oldest first (`at`, then `id`), every action (denied
+   * included, with `code` and `count`), read a page at a time (`recproxy audit export`).
+   */
+  rowsBefore(until: Date): AsyncIterable<AuditRow>;
   /** Writes what is queued and refuses further records. Idempotent. */
   close(): Promise<void>;
   /** Entries recorded but not yet written. */

@@ -28,8 +28,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { applyMigrations } from './migrations.js';
-import type { AuditAction, AuditEntry, AuditQuery, AuditRow, AuditSink, DeniedAttempt } from '../types.js';
+import { PRUNE_BATCH, auditRowsBefore, pruneStep } from './audit-retention.js';
+import type { AuditAction, AuditEntry, AuditPruneOptions, AuditQuery, AuditRow, AuditSink, DeniedAttempt } from '../types.js';
 
 /** The audit database's schema steps (append only; step i takes user_version i to i+1). */
 export const AUDIT_MIGRATIONS: string[] = [
@@ -91,6 +93,9 @@ export const AUDIT_MIGRATIONS: string[] = [
    CREATE INDEX access_audit_sid_at ON access_audit (call_sid, at);
    CREATE INDEX access_audit_org_at ON access_audit (org_id, at);
    CREATE UNIQUE INDEX access_audit_denied ON access_audit (at, coalesce(client, ''), code) WHERE action = 'denied';`,
+  // Audit retention and export (pruneAudit, auditRowsBefore) read the oldest rows first: by
+  // time, whatever their action, organization or call.
+  `CREATE INDEX access_audit_at ON access_audit (at);`,
 ];
 
 /**
@@ -214,6 +219,17 @@ export function rowInserter(db: Database.Database): (rows: InsertRow[], denied?:
   });
 }
 
+/** What the writer thread posts back: a failed write, or a finished pruning (WorkerPrune). */
+export type WorkerReply = { error: string; pending: number } | { pruned: number; seq: number; error?: string };
+
+/** Asks the writer thread to prune (AuditSink.prune); `{ pruneStop: seq }` stops it early. */
+export interface WorkerPrune {
+  seq: number;
+  until: string;
+  batchSize: number;
+  pauseMs: number;
+}
+
 /** Slots of the counters shared with the writer thread. */
 export const COUNTER = { batches: 0, written: 1, dropped: 2, closed: 3 } as const;
 
@@ -252,6 +268,10 @@ export class SqliteAuditLog implements AuditSink {
   /** Batches and rows handed to the writer thread. */
   #batchesPosted = 0;
   #rowsPosted = 0;
+  /** Prunings handed to the writer thread and not yet answered, by sequence number. */
+  readonly #prunes = new Map<number, { resolve: (n: number) => void; reject: (err: Error) => void }>();
+  #pruneSeq = 0;
+  #pruneStep: ((untilIso: string, batch: number) => number) | undefined;
 
   /** `db` must already carry AUDIT_MIGRATIONS (openAuditDb). `close()` flushes but never closes `db`. */
   constructor(db: Database.Database, options: SqliteAuditLogOptions = {}) {
@@ -276,10 +296,19 @@ export class SqliteAuditLog implements AuditSink {
     };
     const worker = new Worker(WORKER_URL, { workerData });
     worker.unref(); // never keeps the process alive; close() is what waits for it
-    worker.on('message', (message: { error: string; pending: number }) => {
+    worker.on('message', (message: WorkerReply) => {
+      if ('pruned' in message) {
+        const waiting = this.#prunes.get(message.seq);
+        this.#prunes.delete(message.seq);
+        if (message.error) waiting?.reject(new Error(message.error));
+        else waiting?.resolve(message.pruned);
+        return;
+      }
       this.#onError(new Error(message.error), message.pending + this.#buffer.length);
     });
     const gone = (err: unknown) => {
+      for (const waiting of this.#prunes.values()) waiting.reject(new Error('the audit writer thread stopped while pruning'));
+      this.#prunes.clear();
       if (this.#worker !== worker) return;
       this.#worker = undefined;
       if (this.#closed) return;
@@ -485,6 +514,50 @@ export class SqliteAuditLog implements AuditSink {
       this.#queries.set(sql, statement);
     }
     return statement.all(...params);
+  }
+
+  /**
+   * Deletes the rows older than `until` (audit-retention.ts), `batchSize` rows a transaction with
+   * `pauseMs` between. In background mode the writer thread does it between its batches, so the
+   * request thread never holds a delete; otherwise it runs here, yielding between transactions.
+   * @returns how many rows it deleted (fewer when stopped by `signal` or close)
+   */
+  async prune(until: Date, options: AuditPruneOptions = {}): Promise<number> {
+    const batchSize = Math.max(1, Math.trunc(options.batchSize ?? PRUNE_BATCH));
+    const pauseMs = Math.max(0, options.pauseMs ?? 0);
+    const { signal } = options;
+    if (this.#closed || signal?.aborted) return 0;
+    const worker = this.#worker;
+    if (worker) {
+      const seq = ++this.#pruneSeq;
+      const job: WorkerPrune = { seq, until: until.toISOString(), batchSize, pauseMs };
+      const stop = () => worker.postMessage({ pruneStop: seq });
+      signal?.addEventListener('abort', stop, { once: true });
+      try {
+        return await new Promise<number>((resolve, reject) => {
+          this.#prunes.set(seq, { resolve, reject });
+          worker.postMessage({ prune: job });
+        });
+      } finally {
+        signal?.removeEventListener('abort', stop);
+      }
+    }
+    this.#pruneStep ??= pruneStep(this.#db);
+    let total = 0;
+    for (;;) {
+      const deleted = this.#pruneStep(until.toISOString(), batchSize);
+      total += deleted;
+      if (deleted < batchSize) return total;
+      await sleep(pauseMs);
+      if (this.#closed || signal?.aborted) return total;
+    }
+  }
+
+  /** Every row older than `until`, oldest first; what was recorded before the call is included. */
+  async *rowsBefore(until: Date): AsyncIterable<AuditRow> {
+    if (!this.#closed) this.#flush();
+    if (this.#worker) this.#settle(COUNTER.batches, this.#batchesPosted);
+    yield* auditRowsBefore(this.#db, until);
   }
 
   /**
