@@ -62,8 +62,10 @@ function render(signedIn) {
 signin.addEventListener('submit', (event) => {
   event.preventDefault();
   sessionStorage.setItem(ORG, orgInput.value.trim());
+  // An empty key field keeps the key already signed in with (changing the organization only);
+  // signing in afresh with it empty is signing in with no key (a signing-in proxy in front).
   if (keyInput.value) sessionStorage.setItem(KEY, keyInput.value.trim());
-  else sessionStorage.removeItem(KEY);
+  else if (!sessionStorage.getItem(SIGNED_IN)) sessionStorage.removeItem(KEY);
   sessionStorage.setItem(SIGNED_IN, '1');
   render(true);
   void list({});

@@ -302,7 +302,8 @@ export class RecproxyPlayer extends HTMLElement {
   handleKey(event) {
     if (!this.audio.getAttribute('src') || event.altKey || event.ctrlKey || event.metaKey) return false;
     const target = /** @type {Element | null} */ (event.composedPath()[0] ?? event.target);
-    if (target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return false;
+    // Fields take their keys, and the audio element's own controls answer them themselves.
+    if (target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT|AUDIO)$/.test(target.tagName))) return false;
     if (event.key === ' ' || event.code === 'Space') {
       if (this.audio.paused) this.play();
       else this.audio.pause();

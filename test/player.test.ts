@@ -482,6 +482,11 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
     t.match(await other.page.textContent('#message'), /does not give access to the organization org_other/);
     await other.settled();
     t.same(other.seen.filter((s) => s.url.startsWith(`${d.url}/api/calls?`)).map((s) => s.status), [403]);
+    // Another organization, the key field left empty: the key signed in with stays.
+    await signIn(other.page, ORG, null);
+    t.equal(await other.page.textContent('#message'), '', 'the error is gone');
+    await other.settled();
+    t.same(other.seen.filter((s) => s.url.startsWith(`${d.url}/api/calls?`)).map((s) => `${s.status} ${s.authorization}`), ['403 Bearer ' + key, '200 Bearer ' + key]);
     await refused.page.context().close();
     await other.page.context().close();
   });
