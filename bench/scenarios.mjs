@@ -11,7 +11,9 @@
  *   f.call2 / f.call50 / f.s3call   index rows of the registered recordings
  *   f.mediaUrl() the /media/{token} URL recproxy-local hands out; f.s3Direct() a presigned s3rver GET
  *   f.adminHeaders  headers with an admin key (uploads); f.uploadRoot  recproxy-upload's local root
+ *   f.auditFileReuse()  audit-prune's file check (bench/lib/audit-prune.mjs)
  * A run with `measure(server)` measures itself (one operation, no load generator) and returns its row.
+ * A scenario's `after: { server, measure }` is measured once its runs are done (its row's name).
  */
 import { measureUpload } from './lib/upload.mjs';
 
@@ -116,6 +118,24 @@ export function scenarios(f) {
         { server: 'recproxy-1m', path: stream('call_g0'), headers: f.headers, expect: { status: 200, json: true }, random: { prefix: '/api/calls/call_g', count: 1_000_000, suffix: '/recording/stream' } },
       ],
       checks: [{ server: 'recproxy-1m', peer: 'recproxy-1k', metric: 'p99ms', max: 1.5 }],
+    },
+    {
+      id: 'audit-prune',
+      title: 'Stream endpoint while the daemon prunes 1,000,000 expired audit rows, vs the same audit with no pruning',
+      // p99 is what is compared, as in growth. Then, the pruning done, 5 s more traffic: the
+      // audit file's page count before and after (freed pages reused: no growth).
+      repeat: 3,
+      pick: 'p99ms',
+      runs: [
+        { server: 'recproxy-audit-idle', path: stream(f.call2.call_sid), headers: f.headers, expect: { status: 200, json: true } },
+        { server: 'recproxy-audit-pruning', path: stream(f.call2.call_sid), headers: f.headers, expect: { status: 200, json: true } },
+      ],
+      after: { server: 'audit-file', measure: () => f.auditFileReuse() },
+      checks: [
+        { server: 'recproxy-audit-pruning', peer: 'recproxy-audit-idle', metric: 'p99ms', max: 1.5 },
+        { server: 'audit-file', metric: 'oldRowsAtEnd', min: 1, unit: ' rows' },
+        { server: 'audit-file', metric: 'pageGrowth', max: 1 },
+      ],
     },
     {
       id: 'ingest',
