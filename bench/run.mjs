@@ -95,6 +95,7 @@ async function prepare() {
     'fastify-static': () => startNodePeer('fastify-static', 'fastify-static.mjs', { BENCH_ROOT: root }),
     nginx: () => startNginx(dir, root),
     'recproxy-upload': () => startRecproxy('recproxy-upload', recproxyEnv(dir, { RECPROXY_LOCAL_ROOT: uploadRoot }), prof),
+    'recproxy-peaks': () => startRecproxy('recproxy-peaks', localEnv, prof),
     'recproxy-1k': () => growthServer('recproxy-1k', 1000),
     'recproxy-1m': () => growthServer('recproxy-1m', 1_000_000),
   };
@@ -147,6 +148,8 @@ async function prepare() {
     s3call,
     adminHeaders,
     uploadRoot,
+    dir,
+    localEnv,
     mediaUrl: async () => JSON.parse(await streamBody()).data.url,
     s3Direct: () => presign(s3rver.url, s3call.storage_key),
   };

@@ -11,8 +11,10 @@
  *   f.call2 / f.call50 / f.s3call   index rows of the registered recordings
  *   f.mediaUrl() the /media/{token} URL recproxy-local hands out; f.s3Direct() a presigned s3rver GET
  *   f.adminHeaders  headers with an admin key (uploads); f.uploadRoot  recproxy-upload's local root
+ *   f.dir  the temp dir; f.localEnv  the CLI's environment for recproxy-local's index and store
  * A run with `measure(server)` measures itself (one operation, no load generator) and returns its row.
  */
+import { measurePeaks } from './lib/peaks.mjs';
 import { measureUpload } from './lib/upload.mjs';
 
 export const ORG = 'org_bench';
@@ -140,6 +142,20 @@ export function scenarios(f) {
       checks: [
         { server: 'recproxy-upload', metric: 'peakRssMiB', max: 150, unit: ' MiB' },
         { server: 'recproxy-upload', metric: 'sha256Match', min: 1 },
+      ],
+    },
+    {
+      id: 'peaks',
+      title: 'Waveform peaks of a 2-hour 16-bit stereo 16 kHz WAV (460 MB): the first request, which reads and reduces it all',
+      runs: [
+        {
+          server: 'recproxy-peaks',
+          measure: (server) => measurePeaks({ server, headers: f.headers, env: f.localEnv, dir: f.dir, org: ORG, sid: 'call_benchpeaks' }),
+        },
+      ],
+      checks: [
+        { server: 'recproxy-peaks', metric: 'peakRssMiB', max: 150, unit: ' MiB' },
+        { server: 'recproxy-peaks', metric: 'peaksMatch', min: 1 },
       ],
     },
   ];

@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { ALAW, BASE_PAIRS, PeakReducer, ULAW, Undecodable, mergePeaks, type BasePeaks } from '../src/calls/peaks.js';
+import { Scavenger } from '../src/calls/scavenge.js';
 import { linearToAlaw, linearToUlaw, makeFormatWav, tone, type SampleFormat, type WavSpec } from './helpers/wav-formats.js';
 
 /** The base peaks of `wav`, pushed in pieces of `piece` bytes. */
@@ -160,4 +161,12 @@ t.test('what is not decoded says what it is', async (t) => {
   const badGuid = spec('s16', { extensible: true });
   badGuid[59] = 0;
   fail(badGuid, /WAVE_FORMAT_EXTENSIBLE, sub-format/, 'a sub-format that is not a tag GUID');
+});
+
+t.test('the read buffers are freed as the reading goes: a scavenge every few MiB', async (t) => {
+  const scavenger = new Scavenger(1000);
+  t.equal(scavenger.read(600), false, 'not yet');
+  t.equal(scavenger.read(600), true, 'past the step: a scavenge ran');
+  t.equal(scavenger.read(600), false, 'counted again from there');
+  t.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'the main context gets no global gc');
 });

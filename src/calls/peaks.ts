@@ -11,13 +11,15 @@
  * share one computation. A WAV whose codec is not decoded is cached too, as the reason.
  *
  * The computation reads the object through the storage adapter as a stream, once, in constant
- * memory (PeakReducer holds one bin and a few header bytes), and stops at the end of the data chunk.
+ * memory (PeakReducer holds one bin and a few header bytes; the read buffers are freed as it goes,
+ * src/calls/scavenge.ts), and stops at the end of the data chunk.
  */
 import { WaveformUnavailable } from '../core/errors.js';
 import { extensionForType } from '../core/media-types.js';
 import type { StorageAdapter } from '../core/storage.js';
 import type { CallIndex, CallPeaks, CallRow } from '../stores/types.js';
 import { wavFormatName } from '../wav.js';
+import { Scavenger } from './scavenge.js';
 
 /** Pairs computed per recording, and the most a request may ask for. */
 export const BASE_PAIRS = 10_000;
@@ -432,7 +434,12 @@ export class WaveformPeaks {
     const reducer = new PeakReducer(meta.size);
     try {
       try {
-        for await (const chunk of body) if (reducer.push(chunk as Buffer)) break;
+        // The read buffers are dead once reduced: freed every few MiB, not left to pile up (scavenge.ts).
+        const scavenger = new Scavenger();
+        for await (const chunk of body) {
+          if (reducer.push(chunk as Buffer)) break;
+          scavenger.read((chunk as Buffer).length);
+        }
       } finally {
         body.destroy();
       }
