@@ -5,7 +5,10 @@
  * is not decoded says what it is.
  */
 import t from 'tap';
-import { ALAW, BASE_PAIRS, PeakReducer, ULAW, Undecodable, mergePeaks, type BasePeaks } from '../src/calls/peaks.js';
+import { Readable } from 'node:stream';
+import { ALAW, BASE_PAIRS, PeakReducer, ULAW, Undecodable, WaveformPeaks, mergePeaks, type BasePeaks } from '../src/calls/peaks.js';
+import type { StorageAdapter } from '../src/core/storage.js';
+import type { CallPeaks, CallRow } from '../src/stores/types.js';
 import { Scavenger } from '../src/calls/scavenge.js';
 import { linearToAlaw, linearToUlaw, makeFormatWav, tone, type SampleFormat, type WavSpec } from './helpers/wav-formats.js';
 
@@ -169,4 +172,40 @@ t.test('the read buffers are freed as the reading goes: a scavenge every few MiB
   t.equal(scavenger.read(600), true, 'past the step: a scavenge ran');
   t.equal(scavenger.read(600), false, 'counted again from there');
   t.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'the main context gets no global gc');
+});
+
+t.test('concurrent first requests share one reading; a cache write refused still answers', async (t) => {
+  const wav = makeFormatWav({ frames: SR, sample: tone(16000, 1000, SR) });
+  let reads = 0;
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const storage = {
+    read: async () => {
+      reads++;
+      await held;
+      return { meta: { size: wav.length, etag: '"x"', lastModified: new Date() }, body: Readable.from([wav.subarray(0, 100), wav.subarray(100)]) };
+    },
+  } as unknown as StorageAdapter;
+  const puts: CallPeaks[] = [];
+  const index = {
+    getPeaks: async () => undefined,
+    putPeaks: async (_sid: string, peaks: CallPeaks) => {
+      puts.push(peaks);
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    },
+  };
+  const waveform = new WaveformPeaks({ index, storage });
+  const call = { call_sid: 'call_1', sha256: 'a'.repeat(64), content_type: 'audio/wav', storage_key: 'k' } as CallRow;
+  const answers = [waveform.peaks(call, 10), waveform.peaks(call, 20), waveform.peaks(call, 10)];
+  await new Promise((resolve) => setImmediate(resolve));
+  release();
+  const [a, b, c] = await Promise.all(answers);
+  t.equal(reads, 1, 'one storage read for three requests');
+  t.equal(puts.length, 1, 'one cache write, refused');
+  t.same([a!.length, b!.length], [10, 20]);
+  t.same(a, c);
+  await waveform.peaks(call, 10);
+  t.equal(reads, 2, 'nothing cached (the write was refused): the next request reads again');
+  await t.rejects(waveform.peaks({ ...call, content_type: 'audio/mpeg' }, 10), { code: 'WAVEFORM_UNAVAILABLE', statusCode: 422 });
+  t.equal(reads, 2, 'a type the daemon does not decode is refused without a read');
 });
