@@ -98,6 +98,7 @@ t.test('local storage: tones of known amplitude, points, and what is refused', a
   const gsm = await get(d, 'call_gsm');
   t.equal(gsm.status, 422);
   t.match(gsm.body.error, { code: 'WAVEFORM_UNAVAILABLE', message: /0x0031 \(GSM 6\.10\).*still plays/ });
+  t.match(await d.ctx.index.getPeaks('call_gsm'), { unavailable: /0x0031/, data: new Int16Array(0) }, 'the reason is cached: the header is not read again');
   const download = await fetch(`${d.url}/api/calls/call_gsm/recording/download`, { headers: d.headers(ORG) });
   t.equal(download.status, 200, 'and the download still answers');
   await download.arrayBuffer();
