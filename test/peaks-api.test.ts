@@ -90,6 +90,9 @@ t.test('local storage: tones of known amplitude, points, and what is refused', a
   }
   t.equal((await get(d, 'call_tone16', '?points=5&points=6')).body.error?.code, 'VALIDATION_ERROR', 'points twice');
   t.equal((await get(d, 'nope', '?points=0')).body.error?.code, 'INVALID_CALL_SID', 'a bad call_sid keeps its own code');
+  const { 'X-Organization-Id': _org, ...keyOnly } = d.headers(ORG);
+  const noOrg = await fetch(peaksUrl(d, 'call_tone16', '?points=10'), { headers: keyOnly });
+  t.equal(((await noOrg.json()) as { error: { code: string } }).error.code, 'MISSING_ORGANIZATION', 'so does a missing organization header');
 
   const mp3 = await get(d, 'call_mp3');
   t.equal(mp3.status, 422);
