@@ -103,6 +103,7 @@ async function prepare() {
     'recproxy-upload': () => startRecproxy('recproxy-upload', recproxyEnv(dir, { RECPROXY_LOCAL_ROOT: uploadRoot }), prof),
     'recproxy-audit-idle': () => auditServer('recproxy-audit-idle', 0, { RECPROXY_AUDIT_RETENTION_DAYS: '0' }),
     'recproxy-audit-pruning': () => auditServer('recproxy-audit-pruning', 1, AUDIT_PRUNING_ENV),
+    'recproxy-peaks': () => startRecproxy('recproxy-peaks', localEnv, prof),
     'recproxy-1k': () => growthServer('recproxy-1k', 1000),
     'recproxy-1m': () => growthServer('recproxy-1m', 1_000_000),
   };
@@ -161,6 +162,8 @@ async function prepare() {
     s3call,
     adminHeaders,
     uploadRoot,
+    dir,
+    localEnv,
     mediaUrl: async () => JSON.parse(await streamBody()).data.url,
     auditFileReuse: async () => {
       const server = await need('recproxy-audit-pruning');

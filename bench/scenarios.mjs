@@ -12,9 +12,11 @@
  *   f.mediaUrl() the /media/{token} URL recproxy-local hands out; f.s3Direct() a presigned s3rver GET
  *   f.adminHeaders  headers with an admin key (uploads); f.uploadRoot  recproxy-upload's local root
  *   f.auditFileReuse()  audit-prune's file check (bench/lib/audit-prune.mjs)
+ *   f.dir  the temp dir; f.localEnv  the CLI's environment for recproxy-local's index and store
  * A run with `measure(server)` measures itself (one operation, no load generator) and returns its row.
  * A scenario's `after: { server, measure }` is measured once its runs are done (its row's name).
  */
+import { measurePeaks } from './lib/peaks.mjs';
 import { measureUpload } from './lib/upload.mjs';
 
 export const ORG = 'org_bench';
@@ -160,6 +162,20 @@ export function scenarios(f) {
       checks: [
         { server: 'recproxy-upload', metric: 'peakRssMiB', max: 150, unit: ' MiB' },
         { server: 'recproxy-upload', metric: 'sha256Match', min: 1 },
+      ],
+    },
+    {
+      id: 'peaks',
+      title: 'Waveform peaks of a 2-hour 16-bit stereo 16 kHz WAV (460 MB): the first request, which reads and reduces it all',
+      runs: [
+        {
+          server: 'recproxy-peaks',
+          measure: (server) => measurePeaks({ server, headers: f.headers, env: f.localEnv, dir: f.dir, org: ORG, sid: 'call_benchpeaks' }),
+        },
+      ],
+      checks: [
+        { server: 'recproxy-peaks', metric: 'peakRssMiB', max: 150, unit: ' MiB' },
+        { server: 'recproxy-peaks', metric: 'peaksMatch', min: 1 },
       ],
     },
   ];
