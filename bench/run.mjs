@@ -11,7 +11,9 @@
  * BENCH_ONLY=stream,growth (scenario ids) to run a subset;
  * BENCH_CPU_PROF=DIR to run every recproxy under `node --cpu-prof`, profiles written to DIR
  * (summarise one with `node bench/cpu-top.mjs DIR/recproxy-local.cpuprofile`);
- * BENCH_NODE=24 (scripts/node24.sh) or a node binary's path: run everything on that Node.
+ * BENCH_NODE=24 (scripts/node24.sh) or a node binary's path: run everything on that Node;
+ * BENCH_RECPROXY_FLAGS: the Node flags recproxy runs with, instead of npm start's (space separated);
+ * BENCH_AUDIT_ROWS (default 1000000): the expired rows audit-prune's servers start with.
  */
 
 /**
@@ -32,6 +34,7 @@ import { killAllNow, sampleProcess, stopAll } from './lib/proc.mjs';
 import { evaluate, machineInfo, markdownTable, table } from './lib/report.mjs';
 import { nginxVersion, probe, startNginx, startNodePeer, startRecproxy } from './lib/servers.mjs';
 import { ingestRuns } from './lib/ingest.mjs';
+import { fileReuse, makeOldAudit } from './lib/audit-prune.mjs';
 import { ORG, scenarios } from './scenarios.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -42,6 +45,9 @@ const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : undefi
 const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 const TO = '+15550000000';
+/** audit-prune: expired rows in each server's audit, and how the pruning one is set (first pass 1 s after start). */
+const AUDIT_ROWS = Number(process.env.BENCH_AUDIT_ROWS ?? 1_000_000);
+const AUDIT_PRUNING_ENV = { RECPROXY_AUDIT_RETENTION_DAYS: '30', RECPROXY_RETENTION_INTERVAL_SEC: '1', RECPROXY_RETENTION_PAUSE_MS: '50' };
 
 const elsewhere = await onBenchNode(process.env.BENCH_NODE, ROOT, fileURLToPath(import.meta.url));
 if (elsewhere !== undefined) process.exit(elsewhere);
@@ -95,6 +101,9 @@ async function prepare() {
     'fastify-static': () => startNodePeer('fastify-static', 'fastify-static.mjs', { BENCH_ROOT: root }),
     nginx: () => startNginx(dir, root),
     'recproxy-upload': () => startRecproxy('recproxy-upload', recproxyEnv(dir, { RECPROXY_LOCAL_ROOT: uploadRoot }), prof),
+    'recproxy-audit-idle': () => auditServer('recproxy-audit-idle', 0, { RECPROXY_AUDIT_RETENTION_DAYS: '0' }),
+    'recproxy-audit-pruning': () => auditServer('recproxy-audit-pruning', 1, AUDIT_PRUNING_ENV),
+    'recproxy-peaks': () => startRecproxy('recproxy-peaks', localEnv, prof),
     'recproxy-1k': () => growthServer('recproxy-1k', 1000),
     'recproxy-1m': () => growthServer('recproxy-1m', 1_000_000),
   };
@@ -132,6 +141,12 @@ async function prepare() {
     await fillIndex(dbPath, count, ORG, call2);
     return startRecproxy(name, recproxyEnv(dir, { RECPROXY_DB_PATH: dbPath }), prof);
   }
+  /** recproxy-local's index with an audit file of its own holding AUDIT_ROWS expired rows (copy `i`). */
+  let oldAudits;
+  async function auditServer(name, i, env) {
+    oldAudits ??= (log(`writing ${AUDIT_ROWS} expired audit rows`), makeOldAudit(dir, AUDIT_ROWS, 2));
+    return startRecproxy(name, recproxyEnv(dir, { RECPROXY_AUDIT_DB_PATH: (await oldAudits)[i], ...env }), prof);
+  }
   /** What recproxy-local answers on the stream endpoint: the body bare-fastify sends back. */
   async function streamBody() {
     const rp = await need('recproxy-local');
@@ -147,7 +162,14 @@ async function prepare() {
     s3call,
     adminHeaders,
     uploadRoot,
+    dir,
+    localEnv,
     mediaUrl: async () => JSON.parse(await streamBody()).data.url,
+    auditFileReuse: async () => {
+      const server = await need('recproxy-audit-pruning');
+      const url = `${server.url}/api/calls/${call2.call_sid}/recording/stream`;
+      return fileReuse({ server, auditPath: (await oldAudits)[1], retentionDays: 30, url, headers, dir, log });
+    },
     s3Direct: () => presign(s3rver.url, s3call.storage_key),
   };
   return { fixtures, need };
@@ -185,7 +207,11 @@ async function prepareRun(run, need) {
   const srv = await need(run.process ?? run.server);
   if (!srv) return undefined;
   const url = run.path !== undefined ? srv.url + run.path : await run.url();
-  const answer = await probe(url, run.headers);
+  let answer = await probe(url, run.headers);
+  // A server that has just started on a loaded machine may still be shedding load (503 SERVER_BUSY).
+  for (const until = Date.now() + 30_000; answer.status === 503 && Date.now() < until; answer = await probe(url, run.headers)) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
   const { status, length, json } = run.expect;
   const bad =
     answer.status !== status ||
@@ -287,6 +313,17 @@ async function main() {
     }
     // A run with a failed repetition is reported failed: its other figures are not comparable.
     for (const a of active) runs.push(a.failed ? { ...a.row, failed: a.failed } : combine(a.row, a.reps, a.prepared.spec, scenario.pick));
+    // A measurement taken once the loads are done (audit-prune: the file's pages).
+    if (scenario.after) {
+      const row = { scenario: scenario.id, server: scenario.after.server };
+      log(`${scenario.id} · ${row.server}`);
+      try {
+        runs.push({ ...row, ...(await scenario.after.measure()) });
+      } catch (err) {
+        runs.push({ ...row, failed: err.message });
+        log(`${scenario.id} · ${row.server}: failed: ${err.message}`);
+      }
+    }
   }
   await cleanup();
 
@@ -308,6 +345,12 @@ async function main() {
     const { name, cpuSeconds, peakRssBytes } = r.backend;
     const us = r.requests ? ((cpuSeconds * 1e6) / r.requests).toFixed(0) : '–';
     process.stdout.write(`note: ${r.scenario}/${r.server}: its backend ${name} used ${us} µs CPU per request, peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB\n`);
+  }
+  for (const r of runs.filter((r) => r.pagesAfterPrune !== undefined)) {
+    process.stdout.write(
+      `note: ${r.scenario}/${r.server}: ${r.oldRowsAtEnd} expired rows left when the measured runs ended; pruned ${r.pruneWaitSeconds.toFixed(0)} s later: ` +
+        `${r.pagesAfterPrune} pages (${r.freeAfterPrune} free); ${r.rowsAdded} new rows later: ${r.pagesAfterRefill} pages (${r.freeAfterRefill} free)\n`,
+    );
   }
   if (process.env.BENCH_MARKDOWN) process.stdout.write(`\n${markdownTable(runs, verdicts)}\n`);
   const summary = verdicts.map((v) => `${v.verdict} ${v.scenario}/${v.server}`).join(', ');

@@ -11,8 +11,12 @@
  *   f.call2 / f.call50 / f.s3call   index rows of the registered recordings
  *   f.mediaUrl() the /media/{token} URL recproxy-local hands out; f.s3Direct() a presigned s3rver GET
  *   f.adminHeaders  headers with an admin key (uploads); f.uploadRoot  recproxy-upload's local root
+ *   f.auditFileReuse()  audit-prune's file check (bench/lib/audit-prune.mjs)
+ *   f.dir  the temp dir; f.localEnv  the CLI's environment for recproxy-local's index and store
  * A run with `measure(server)` measures itself (one operation, no load generator) and returns its row.
+ * A scenario's `after: { server, measure }` is measured once its runs are done (its row's name).
  */
+import { measurePeaks } from './lib/peaks.mjs';
 import { measureUpload } from './lib/upload.mjs';
 
 export const ORG = 'org_bench';
@@ -118,6 +122,24 @@ export function scenarios(f) {
       checks: [{ server: 'recproxy-1m', peer: 'recproxy-1k', metric: 'p99ms', max: 1.5 }],
     },
     {
+      id: 'audit-prune',
+      title: 'Stream endpoint while the daemon prunes 1,000,000 expired audit rows, vs the same audit with no pruning',
+      // p99 is what is compared, as in growth. Then, the pruning done, 5 s more traffic: the
+      // audit file's page count before and after (freed pages reused: no growth).
+      repeat: 3,
+      pick: 'p99ms',
+      runs: [
+        { server: 'recproxy-audit-idle', path: stream(f.call2.call_sid), headers: f.headers, expect: { status: 200, json: true } },
+        { server: 'recproxy-audit-pruning', path: stream(f.call2.call_sid), headers: f.headers, expect: { status: 200, json: true } },
+      ],
+      after: { server: 'audit-file', measure: () => f.auditFileReuse() },
+      checks: [
+        { server: 'recproxy-audit-pruning', peer: 'recproxy-audit-idle', metric: 'p99ms', max: 1.5 },
+        { server: 'audit-file', metric: 'oldRowsAtEnd', min: 1, unit: ' rows' },
+        { server: 'audit-file', metric: 'pageGrowth', max: 1 },
+      ],
+    },
+    {
       id: 'ingest',
       title: 'recproxy ingest (copy into local storage) and scan (index in place) of a 10,000-file Asterisk spool, files/s',
       // No server under load: bench/lib/ingest.mjs runs the CLI; the rate column holds files/s.
@@ -140,6 +162,20 @@ export function scenarios(f) {
       checks: [
         { server: 'recproxy-upload', metric: 'peakRssMiB', max: 150, unit: ' MiB' },
         { server: 'recproxy-upload', metric: 'sha256Match', min: 1 },
+      ],
+    },
+    {
+      id: 'peaks',
+      title: 'Waveform peaks of a 2-hour 16-bit stereo 16 kHz WAV (460 MB): the first request, which reads and reduces it all',
+      runs: [
+        {
+          server: 'recproxy-peaks',
+          measure: (server) => measurePeaks({ server, headers: f.headers, env: f.localEnv, dir: f.dir, org: ORG, sid: 'call_benchpeaks' }),
+        },
+      ],
+      checks: [
+        { server: 'recproxy-peaks', metric: 'peakRssMiB', max: 150, unit: ' MiB' },
+        { server: 'recproxy-peaks', metric: 'peaksMatch', min: 1 },
       ],
     },
   ];

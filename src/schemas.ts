@@ -80,6 +80,7 @@ export const ERROR_CODES: Record<number, string[]> = {
   413: ['PAYLOAD_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE'],
   416: ['RANGE_NOT_SATISFIABLE'],
+  422: ['WAVEFORM_UNAVAILABLE'],
   429: ['RATE_LIMITED'],
   500: ['INTERNAL_ERROR'],
   503: ['STORAGE_UNAVAILABLE', 'INDEX_BUSY', 'AUTH_UNAVAILABLE', 'SERVER_BUSY'],
@@ -118,3 +119,20 @@ export const errorResponses = {
   500: errorResponse(500),
   503: errorResponse(503),
 };
+
+/** GET /api/calls/{call_sid}/recording/peaks: how many min/max pairs (src/calls/peaks.ts). */
+export const PeaksQuery = Type.Object({
+  points: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1000, description: 'the most min/max pairs to answer' })),
+});
+
+/** The waveform in audiowaveform's JSON v2 shape, channels merged into one (src/calls/peaks.ts). */
+export const PeaksBody = Type.Object({
+  version: Type.Literal(2),
+  channels: Type.Literal(1),
+  sample_rate: Type.Integer({ description: 'Hz' }),
+  samples_per_pixel: Type.Integer({ description: 'sample frames per pair, on average' }),
+  bits: Type.Literal(16),
+  length: Type.Integer({ description: 'pairs in data: points, or fewer when the recording has fewer samples' }),
+  duration: Type.Number({ description: 'seconds' }),
+  data: Type.Array(Type.Integer({ minimum: -32768, maximum: 32767 }), { description: 'min0, max0, min1, max1, …: each bin’s minimum and maximum over all channels' }),
+});

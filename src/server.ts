@@ -18,6 +18,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { playerRoutes } from './routes/player.js';
 import { registerOpenApi } from './routes/openapi.js';
 import { packageVersion } from './version.js';
+import { peaksRoutes } from './routes/peaks.js';
 import { recordingRoutes } from './routes/recording.js';
 import { uploadRoutes } from './routes/upload.js';
 import { daemonAuditRetention, daemonRetention } from './retention-timer.js';
@@ -192,6 +193,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
   await app.register(async (api) => {
     await guardApi(api, ctx);
     await api.register(recordingRoutes(ctx));
+    await api.register(peaksRoutes(ctx));
     await api.register(callRoutes(ctx));
     await api.register(uploadRoutes(ctx));
   });

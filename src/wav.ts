@@ -21,3 +21,25 @@ export function wavDurationMs(head: Buffer, fileSize: number): number | null {
   }
   return null;
 }
+
+/** Names of WAV format tags met in telephony recordings (for messages). */
+const FORMAT_NAMES: Record<number, string> = {
+  0x0002: 'Microsoft ADPCM',
+  0x0011: 'IMA ADPCM',
+  0x0022: 'DSP Group TrueSpeech',
+  0x0031: 'GSM 6.10',
+  0x0040: 'G.721 ADPCM',
+  0x0050: 'MPEG',
+  0x0055: 'MPEG Layer 3',
+  0x0064: 'G.726 ADPCM',
+  0x0065: 'G.722 ADPCM',
+};
+
+/** What a WAV format tag (with its bits per sample) is, in words: `PCM, 12-bit`, `GSM 6.10`. */
+export function wavFormatName(tag: number, bits: number): string {
+  if (tag === 1) return `PCM, ${bits}-bit`;
+  if (tag === 3) return `IEEE float, ${bits}-bit`;
+  if (tag === 6) return `A-law, ${bits}-bit`;
+  if (tag === 7) return `µ-law, ${bits}-bit`;
+  return FORMAT_NAMES[tag] ?? 'unknown';
+}

@@ -38,6 +38,7 @@ t.test('the document validates and lists every route with its parameters, header
     'GET /api/calls/{call_sid}/recording/stream',
     'GET /api/calls/{call_sid}/recording/download',
     'HEAD /api/calls/{call_sid}/recording/download',
+    'GET /api/calls/{call_sid}/recording/peaks',
     'GET /api/calls/{call_sid}',
     'GET /api/calls',
     'GET /api/audit',
@@ -65,6 +66,10 @@ t.test('the document validates and lists every route with its parameters, header
   t.same(media.parameters!.map((p) => `${p.in} ${p.name}`), ['path token'], '/media/{token}: the token, no header');
   t.notOk(media.security, 'the token is the capability: no credential');
   t.ok(doc.paths['/api/calls']!.get!.parameters!.some((p) => p.in === 'query' && p.name === 'cursor'), 'the listing’s query parameters');
+  const peaks = doc.paths['/api/calls/{call_sid}/recording/peaks']!.get!;
+  t.ok(peaks.parameters!.some((p) => p.in === 'query' && p.name === 'points'), 'the peaks’ points');
+  for (const status of ['200', '400', '404', '422']) t.ok(peaks.responses[status], `peaks: ${status} described`);
+  t.ok(described(peaks, '422'), 'peaks, 422: WAVEFORM_UNAVAILABLE');
 
   const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
   for (const code of Object.values(ERROR_CODES).flat()) t.match(readme, `| \`${code}\` |`, `${code} is in the README's error table`);

@@ -5,13 +5,13 @@
  * partial byte count; a second signal exits at once.
  */
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, cleanEnv, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
+import { serveProcess, type Served } from './helpers/serve.js';
 import { makeWav } from './helpers/wav.js';
 
 const SIZE = 50 * 1024 * 1024;
@@ -26,13 +26,6 @@ function bigWav(): Buffer {
   return buf;
 }
 
-interface Served {
-  child: ChildProcess;
-  base: string;
-  log: () => string;
-  exited: Promise<{ code: number | null; at: number }>;
-}
-
 /** A directory with the big call registered and an API key for its organization. */
 async function prepare(t: Test, wav: Buffer): Promise<{ cwd: string; key: string }> {
   const cwd = await mkdtemp(join(tmpdir(), 'recproxy-shutdown-'));
@@ -44,30 +37,8 @@ async function prepare(t: Test, wav: Buffer): Promise<{ cwd: string; key: string
   return { cwd, key: key.stdout.trim() };
 }
 
-async function serve(t: Test, cwd: string, graceMs: number): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    cwd,
-    env: cleanEnv({ PORT: '0', RECPROXY_SHUTDOWN_GRACE_MS: String(graceMs), RECPROXY_RATE_LIMIT_MAX: '0' }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => {
-    child.kill('SIGKILL');
-  });
-  let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.once('close', (code) => resolve({ code, at: Date.now() })));
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 60_000);
-    child.stdout!.on('data', () => {
-      const m = /recproxy serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-  });
-  return { child, base, log: () => out, exited };
+function serve(t: Test, cwd: string, graceMs: number): Promise<Served> {
+  return serveProcess(t, cwd, { RECPROXY_SHUTDOWN_GRACE_MS: String(graceMs), RECPROXY_RATE_LIMIT_MAX: '0' });
 }
 
 /** A download whose body is not read until `drain()`: it stays in flight, held by backpressure. */

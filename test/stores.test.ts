@@ -127,14 +127,14 @@ t.test('an index from before the listing is migrated: its rows are listed in ord
   await first.index.insert({ ...call('call_l2'), started_at: '2026-01-01T02:00:00+01:00' });
   await first.index.insert(call('call_l3'));
   await first.close();
-  // Undo the listing's step, and the hold and retention step after it, by hand: the file as
-  // recproxy before the listing left it.
+  // Undo the listing's step, and the hold and retention step and the peaks step after it, by
+  // hand: the file as recproxy before the listing left it.
   const db = new Database(dbPath);
   const version = db.pragma('user_version', { simple: true }) as number;
-  db.exec(`DROP INDEX calls_retention; DROP INDEX calls_org_retention;
+  db.exec(`DROP TABLE call_peaks; DROP INDEX calls_retention; DROP INDEX calls_org_retention;
            ALTER TABLE calls DROP COLUMN age_ms; ALTER TABLE calls DROP COLUMN legal_hold_at;
            DROP INDEX calls_org_listing; ALTER TABLE calls DROP COLUMN started_ms`);
-  db.pragma(`user_version = ${version - 2}`);
+  db.pragma(`user_version = ${version - 3}`);
   db.close();
 
   const stores = await openSqliteStores({ dbPath });
@@ -160,6 +160,8 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
       markDeleted: (sid) => index.markDeleted(sid),
       setHold: (sid, on) => index.setHold(sid, on),
       expired: (query, limit) => index.expired(query, limit),
+      getPeaks: (sid) => index.getPeaks(sid),
+      putPeaks: (sid, peaks) => index.putPeaks(sid, peaks),
       every: () => index.every(),
       checkIntegrity: () => index.checkIntegrity(),
       close: () => index.close(),

@@ -148,7 +148,7 @@ t.test('presigned mode with storage that cannot presign: the daemon’s media UR
   const media = new MediaUrls(signer, new PublicOrigin('http://daemon.example', 'h', 1));
   const calls = new CallsService({
     index: { get: async () => undefined, find: async () => undefined, list: async () => [], insert: async () => { throw new Error('unused'); }, update: async () => undefined,
-      markDeleted: async () => false, setHold: async () => undefined, expired: async () => [] },
+      markDeleted: async () => false, setHold: async () => undefined, expired: async () => [], getPeaks: async () => undefined, putPeaks: async () => false },
     storage,
     mediaUrls: media,
     streamTtl: 600,

@@ -10,6 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { ROOT, writeNginxConf } from './fixtures.mjs';
 import { GUARD_WRAPPER, ORPHAN_GUARD, freePort, startServer, waitForHttp } from './proc.mjs';
 
+/**
+ * The Node flags recproxy runs with, as `npm start` gives them; BENCH_RECPROXY_FLAGS (space
+ * separated) replaces them, to measure a flag side by side with the default.
+ */
+const RECPROXY_NODE_FLAGS = process.env.BENCH_RECPROXY_FLAGS?.split(' ').filter(Boolean) ?? ['--no-memory-reducer'];
+
 const peer = (file) => fileURLToPath(new URL(`../peers/${file}`, import.meta.url));
 
 /**
@@ -20,7 +26,7 @@ export async function startRecproxy(name, env, { cpuProfDir } = {}) {
   const port = await freePort();
   const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
   if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
-  const server = startServer(name, process.execPath, ['--import', ORPHAN_GUARD, '--no-memory-reducer', ...prof, join(ROOT, 'bin/recproxy'), 'serve'], {
+  const server = startServer(name, process.execPath, ['--import', ORPHAN_GUARD, ...RECPROXY_NODE_FLAGS, ...prof, join(ROOT, 'bin/recproxy'), 'serve'], {
     cwd: ROOT,
     env: { HOST: '127.0.0.1', PORT: String(port), ...env },
   });

@@ -17,9 +17,10 @@ import { enrichment, type ImportRow } from './import.js';
 import { removeCall, type Deleted } from './delete.js';
 import { retentionPass, type PassOptions, type PassResult, type RetentionPolicy } from './retention.js';
 import type { AuditSink } from '../stores/types.js';
+import { WaveformPeaks, type PeaksJson } from './peaks.js';
 
 /** The index as the service uses it. */
-export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert' | 'update' | 'insertMany' | 'markDeleted' | 'setHold' | 'expired'>;
+export type CallsIndex = Pick<CallIndex, 'get' | 'find' | 'list' | 'insert' | 'update' | 'insertMany' | 'markDeleted' | 'setHold' | 'expired' | 'getPeaks' | 'putPeaks'>;
 
 export interface CallsServiceOptions {
   index: CallsIndex;
@@ -42,6 +43,8 @@ export class CallsService {
   readonly #streams: StreamUrlDeps;
   /** In-place registrations, their index rows written in batches. */
   readonly #stored: StoredRegistrar;
+  /** Waveform peaks, cached in the index (src/calls/peaks.ts). */
+  readonly #peaks: WaveformPeaks;
   /** Stream URLs recently issued, reused within RECPROXY_STREAM_URL_REUSE_SEC. */
   readonly streamUrls: StreamUrlCache;
 
@@ -50,6 +53,7 @@ export class CallsService {
     this.#storage = options.storage;
     this.streamUrls = new StreamUrlCache(options.streamUrlReuseSec * 1000);
     this.#stored = new StoredRegistrar({ index: options.index, storage: options.storage });
+    this.#peaks = new WaveformPeaks({ index: options.index, storage: options.storage });
     this.#streams = {
       storage: options.storage,
       mediaUrls: options.mediaUrls,
@@ -146,6 +150,14 @@ export class CallsService {
    */
   streamUrl(call: CallRow, principalId: string, nowMs = Date.now()): Promise<StreamUrl> {
     return issueStreamUrl(this.#streams, call, principalId, nowMs);
+  }
+
+  /**
+   * `points` min/max pairs of the recording of `call` (src/calls/peaks.ts: computed once, cached).
+   * @throws WaveformUnavailable (a format the daemon does not decode), ObjectNotFound, StorageUnavailable
+   */
+  peaks(call: CallRow, points: number): Promise<PeaksJson> {
+    return this.#peaks.peaks(call, points);
   }
 
   /**

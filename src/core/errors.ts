@@ -23,6 +23,7 @@ export const InvalidOrganization = createError(
   400,
 );
 export const InvalidRequest = createError('INVALID_REQUEST', '%s', 400);
+/** A query parameter out of its rule on the waveform peaks route (src/routes/peaks.ts): the message names it. */
 export const HeadersTooLarge = createError('HEADERS_TOO_LARGE', 'the request headers are too large', 431);
 export const RequestTimeout = createError('REQUEST_TIMEOUT', 'the request was not received in time', 408);
 export const RouteNotFound = createError('ROUTE_NOT_FOUND', 'no route for %s %s', 404);
@@ -38,6 +39,8 @@ export const RecordingNotFound = createError(
   'the recording of this call is not in storage',
   404,
 );
+/** Peaks of a recording the daemon cannot decode (src/calls/peaks.ts): the message says its format; it still plays. */
+export const WaveformUnavailable = createError('WAVEFORM_UNAVAILABLE', '%s', 422);
 export const CallExists = createError('CALL_EXISTS', 'call %s is already indexed', 409);
 /** DELETE of a call on legal hold (src/calls/delete.ts): release the hold first. */
 export const LegalHold = createError('LEGAL_HOLD', 'call %s is on legal hold; release the hold before deleting it', 409);

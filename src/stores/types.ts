@@ -96,6 +96,22 @@ export interface ListedCall {
   position: ListPosition;
 }
 
+/**
+ * A recording's waveform at the base resolution, cached beside its call (src/calls/peaks.ts):
+ * min/max pairs over all channels, or why the bytes could not be decoded.
+ */
+export interface CallPeaks {
+  /** The SHA-256 of the bytes they were computed from: a call whose sha256 differs recomputes. */
+  sha256: string;
+  /** Why there is no waveform (a format the daemon does not decode); null when `data` holds it. */
+  unavailable: string | null;
+  sampleRate: number;
+  /** Sample frames in the recording. */
+  frames: number;
+  /** min0, max0, min1, max1, … as 16-bit values (empty when unavailable). */
+  data: Int16Array;
+}
+
 export interface CallIndex {
   /** True when opening it created the index: a new, empty one. */
   readonly created: boolean;
@@ -138,6 +154,13 @@ export interface CallIndex {
    * first (age instant ascending, then registration order), after `query.after`.
    */
   expired(query: ExpiryQuery, limit: number): Promise<ExpiredCall[]>;
+  /** The peaks cached for the live call `sid`; undefined when none are (or the call is deleted). */
+  getPeaks(sid: string): Promise<CallPeaks | undefined>;
+  /**
+   * Caches `peaks` for the live call `sid`, replacing what was cached. Deleting the call drops
+   * them. @returns false when no live call `sid` exists (nothing is written)
+   */
+  putPeaks(sid: string, peaks: CallPeaks): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -15,7 +15,7 @@ import { API_KEY_MIGRATIONS } from './api-keys.js';
 import { openDatabaseFile } from './db-file.js';
 import { DataVersion, VersionedCache } from './db-version.js';
 import { CallExists } from '../../core/errors.js';
-import type { CallFilter, CallIndex, CallPatch, CallRow, ExpiredCall, ExpiryQuery, ListPosition, ListedCall, NewCall, TextMatch } from '../types.js';
+import type { CallFilter, CallIndex, CallPatch, CallPeaks, CallRow, ExpiredCall, ExpiryQuery, ListPosition, ListedCall, NewCall, TextMatch } from '../types.js';
 
 /** Each entry moves the schema from version i to i+1. Append only. */
 const MIGRATIONS: string[] = [
@@ -53,6 +53,16 @@ const MIGRATIONS: string[] = [
      GENERATED ALWAYS AS (coalesce(started_ms, CAST(ROUND(unixepoch(created_at, 'subsec') * 1000) AS INTEGER))) VIRTUAL;
    CREATE INDEX calls_retention ON calls (age_ms, id) WHERE deleted_at IS NULL AND legal_hold_at IS NULL;
    CREATE INDEX calls_org_retention ON calls (org_id, age_ms, id) WHERE deleted_at IS NULL AND legal_hold_at IS NULL;`,
+  // Waveform peaks (`getPeaks`, `putPeaks`): one row per call at the base resolution, the pairs
+  // as little-endian 16-bit values, with the sha256 of the bytes they came from.
+  `CREATE TABLE call_peaks (
+     call_id      INTEGER PRIMARY KEY REFERENCES calls (id),
+     sha256       TEXT    NOT NULL,
+     unavailable  TEXT,
+     sample_rate  INTEGER NOT NULL,
+     frames       INTEGER NOT NULL,
+     data         BLOB    NOT NULL
+   );`,
 ];
 
 /**
@@ -79,6 +89,9 @@ export class SqliteCallIndex implements CallIndex {
   /** `insertMany`'s insert: a call_sid already indexed writes nothing (changes 0). */
   readonly #insertNew: Database.Statement<[NewCall & { created_at: string }]>;
   readonly #setHold: Database.Statement<[number, string, string]>;
+  readonly #getPeaks: Database.Statement<[string], { sha256: string; unavailable: string | null; sample_rate: number; frames: number; data: Buffer }>;
+  readonly #putPeaks: Database.Statement<[Record<string, string | number | Buffer | null>]>;
+  readonly #dropPeaks: Database.Statement<[string]>;
   /** The retention statements, by their SQL (with or without an organization, exclusions, a position). */
   readonly #expiries = new Map<string, Database.Statement<unknown[], CallRow & { pos_ms: number; pos_seq: number }>>();
   /** Live rows by org and call, until the database changes. */
@@ -124,6 +137,15 @@ export class SqliteCallIndex implements CallIndex {
     this.#setHold = this.db.prepare(
       'UPDATE calls SET legal_hold_at = CASE WHEN ? THEN coalesce(legal_hold_at, ?) END WHERE call_sid = ? AND deleted_at IS NULL',
     );
+    this.#getPeaks = this.db.prepare(
+      `SELECT p.sha256, p.unavailable, p.sample_rate, p.frames, p.data FROM call_peaks p JOIN calls c ON c.id = p.call_id
+       WHERE c.call_sid = ? AND c.deleted_at IS NULL`,
+    );
+    this.#putPeaks = this.db.prepare(
+      `INSERT OR REPLACE INTO call_peaks (call_id, sha256, unavailable, sample_rate, frames, data)
+       SELECT id, @sha256, @unavailable, @sample_rate, @frames, @data FROM calls WHERE call_sid = @sid AND deleted_at IS NULL`,
+    );
+    this.#dropPeaks = this.db.prepare('DELETE FROM call_peaks WHERE call_id IN (SELECT id FROM calls WHERE call_sid = ?)');
     this.dataVersion = new DataVersion(this.db);
     this.#found = new VersionedCache(this.dataVersion);
   }
@@ -229,9 +251,28 @@ export class SqliteCallIndex implements CallIndex {
     return found.map((r) => r.integrity_check).filter((r) => r !== 'ok');
   }
 
+  /** A tombstone keeps no peaks. */
   async markDeleted(sid: string): Promise<boolean> {
     this.#found.invalidate();
-    return this.#markDeleted.run(new Date().toISOString(), sid).changes > 0;
+    return this.db.transaction(() => {
+      this.#dropPeaks.run(sid);
+      return this.#markDeleted.run(new Date().toISOString(), sid).changes > 0;
+    })();
+  }
+
+  async getPeaks(sid: string): Promise<CallPeaks | undefined> {
+    const row = this.#getPeaks.get(sid);
+    if (!row) return undefined;
+    const data = new Int16Array(row.data.length >> 1);
+    for (let i = 0; i < data.length; i++) data[i] = row.data.readInt16LE(i * 2);
+    return { sha256: row.sha256, unavailable: row.unavailable, sampleRate: row.sample_rate, frames: row.frames, data };
+  }
+
+  async putPeaks(sid: string, peaks: CallPeaks): Promise<boolean> {
+    const data = Buffer.alloc(peaks.data.length * 2);
+    for (let i = 0; i < peaks.data.length; i++) data.writeInt16LE(peaks.data[i]!, i * 2);
+    const row = { sid, sha256: peaks.sha256, unavailable: peaks.unavailable, sample_rate: peaks.sampleRate, frames: peaks.frames, data };
+    return this.#putPeaks.run(row).changes > 0;
   }
 
   async setHold(sid: string, on: boolean): Promise<CallRow | undefined> {

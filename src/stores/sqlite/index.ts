@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { SqliteApiKeys } from './api-keys.js';
-import { SqliteAuditLog, auditPathFor, moveLegacyAudit, openAuditDb } from './audit.js';
+import { SqliteAuditLog, auditPathFor, moveLegacyAudit, openAuditDb, rowInserter, type InsertRow } from './audit.js';
 import { SERVING_BUSY_TIMEOUT_MS, SqliteCallIndex } from './call-index.js';
 import type { ApiKeys, AuditSink, CallIndex, CallRow } from '../types.js';
 
@@ -103,6 +103,47 @@ export function copySqliteIndex(from: string, to: string): void {
   const db = new Database(from, { readonly: true });
   try {
     db.prepare('VACUUM INTO ?').run(to);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Benchmark fixtures: adds `count` access audit rows to the audit file at `path` (created and
+ * migrated as recproxy does), one every 10 ms from `first`: `media` and `stream_url` reads over
+ * 20 organizations and 200,000 calls, as players leave them. Checkpoints the WAL.
+ */
+export function fillSqliteAudit(path: string, count: number, first: Date): void {
+  const db = openAuditDb(path);
+  try {
+    const insert = rowInserter(db);
+    const BATCH = 50_000;
+    for (let done = 0; done < count; done += BATCH) {
+      const rows: InsertRow[] = [];
+      for (let k = done; k < Math.min(count, done + BATCH); k++) {
+        const read = k % 3 !== 0;
+        rows.push([new Date(first.getTime() + k * 10).toISOString(), read ? 'media' : 'stream_url', `org_${k % 20}`,
+          `call_${(k * 7919) % 200_000}x`, 'a1b2c3d4e5f6', `203.0.113.${k % 250}`, read ? 206 : 200, read ? 65536 : null]);
+      }
+      insert(rows);
+    }
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.close();
+  }
+}
+
+/** What an audit file holds, read-only: rows, rows before `before`, its pages and free pages. */
+export function sqliteAuditPages(path: string, before: Date): { rows: number; expired: number; pages: number; free: number } {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const count = (where: string, ...params: string[]) => (db.prepare(`SELECT count(*) AS n FROM access_audit WHERE ${where}`).get(...params) as { n: number }).n;
+    return {
+      rows: count('1'),
+      expired: count('at < ?', before.toISOString()),
+      pages: db.pragma('page_count', { simple: true }) as number,
+      free: db.pragma('freelist_count', { simple: true }) as number,
+    };
   } finally {
     db.close();
   }
