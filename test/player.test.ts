@@ -6,6 +6,8 @@
  * browser did: its requests and their statuses, the audio element's currentTime, saved bytes.
  */
 import t from 'tap';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtemp, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -131,6 +133,16 @@ const VIEWPORT = { width: 1200, height: 720 };
 
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
+t.test("the page's scripts type-check as the browser runs them (// @ts-check, JSDoc)", async (t) => {
+  const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+  const run = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    execFile(process.execPath, [tsc, '-p', fileURLToPath(new URL('player-tsconfig.json', import.meta.url))], (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+    );
+  });
+  t.equal(run.code, 0, run.out || 'no type errors');
+});
+
 t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
   let browser: Browser;
   try {
@@ -200,6 +212,7 @@ t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
     const vendored = await (await fetch(`${player}vendor/wavesurfer.esm.js`)).text();
     t.equal(vendored, await readFile(new URL('../node_modules/wavesurfer.js/dist/wavesurfer.esm.js', import.meta.url), 'utf8'), 'the installed wavesurfer.js');
     t.equal((await fetch(`${player}nothing.js`)).status, 404);
+    for (const path of ['vendor/wavesurfer.esm.d.ts', '.hidden.js', 'vendor/', '..%2Fpackage.json']) t.equal((await fetch(`${player}${path}`)).status, 404, `/player/${path}: not served`);
     const doc = (await (await fetch(`${d.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     t.same(Object.keys(doc.paths).filter((p) => p.startsWith('/player')), [], 'the page is not part of the API');
   });

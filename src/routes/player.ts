@@ -37,7 +37,8 @@ export const playerRoutes: FastifyPluginAsync = async (app) => {
     cacheControl: true,
     maxAge: 0,
     schemaHide: true,
-    allowedPath: (path) => !path.split('/').some((part) => part.startsWith('.')),
+    // The page's own files only: HTML, its scripts and stylesheet (not the types beside the vendor module).
+    allowedPath: (path) => /^\/?(?:[\w-]+(?:\.[\w-]+)*\.(?:html|js|css))?$/.test(path),
   });
   app.get('/player/vendor/wavesurfer.esm.js', { schema: { hide: true } }, (_request, reply) => reply.sendFile('wavesurfer.esm.js', dirname(vendor)));
 };
