@@ -38,6 +38,17 @@ function reader(path: string): Database.Database {
   return new Database(path, { readonly: true, fileMustExist: true });
 }
 
+/** The audit at `path` and a log over it, both closed at the test's end. */
+function openLog(t: Test, path: string, options: { background?: boolean } = {}) {
+  const db = openAuditDb(path);
+  const log = new SqliteAuditLog(db, options);
+  t.teardown(async () => {
+    await log.close();
+    db.close();
+  });
+  return { db, log };
+}
+
 const count = (db: Database.Database, where = '1') => (db.prepare(`SELECT count(*) AS n FROM access_audit WHERE ${where}`).get() as { n: number }).n;
 
 for (const background of [false, true]) {
@@ -46,12 +57,7 @@ for (const background of [false, true]) {
     const path = join(dir, 'audit.db');
     fill(path, 2500, (i) => ago(400, i));
     fill(path, 30, (i) => ago(10, i), () => 'call_recent');
-    const db = openAuditDb(path);
-    const log = new SqliteAuditLog(db, { background });
-    t.teardown(async () => {
-      await log.close();
-      db.close();
-    });
+    const { log } = openLog(t, path, { background });
     // Rows recorded while it prunes are kept.
     const pruning = log.prune(ago(365), { batchSize: 300, pauseMs: 1 });
     for (let i = 0; i < 20; i++) log.record({ action: 'download', org: 'org_a', callSid: 'call_during', status: 200 });
@@ -69,12 +75,7 @@ t.test('a prune stops early on its signal, keeping what it deleted; the next one
   const dir = await tempDir(t);
   const path = join(dir, 'audit.db');
   fill(path, 2000, (i) => ago(400, i));
-  const db = openAuditDb(path);
-  const log = new SqliteAuditLog(db, { background: true });
-  t.teardown(async () => {
-    await log.close();
-    db.close();
-  });
+  const { log } = openLog(t, path, { background: true });
   const stop = new AbortController();
   const pruning = log.prune(ago(365), { batchSize: 100, pauseMs: 30, signal: stop.signal });
   const check = reader(path);
@@ -109,12 +110,7 @@ t.test('the pages a prune frees are reused: the file stops growing', async (t) =
   const dir = await tempDir(t);
   const path = join(dir, 'audit.db');
   fill(path, 20_000, (i) => ago(400, i));
-  const db = openAuditDb(path);
-  const log = new SqliteAuditLog(db);
-  t.teardown(async () => {
-    await log.close();
-    db.close();
-  });
+  const { db, log } = openLog(t, path);
   const pages = () => {
     db.pragma('wal_checkpoint(TRUNCATE)');
     return { pages: db.pragma('page_count', { simple: true }) as number, free: db.pragma('freelist_count', { simple: true }) as number };
@@ -136,12 +132,7 @@ t.test('rowsBefore: every action, oldest first, ties by id, across pages', async
   const path = join(dir, 'audit.db');
   const same = ago(500);
   fill(path, 2100, (i) => (i < 1500 ? same : ago(450, i)));
-  const db = openAuditDb(path);
-  const log = new SqliteAuditLog(db);
-  t.teardown(async () => {
-    await log.close();
-    db.close();
-  });
+  const { log } = openLog(t, path);
   log.deny({ code: 'UNAUTHORIZED', status: 401, client: '10.9.9.9', at: ago(420) });
   log.record({ action: 'delete', org: 'org_a', callSid: 'call_gone', principal: 'retention', at: ago(410) });
   log.record({ action: 'download', org: 'org_a', callSid: 'call_new', at: ago(1) });

@@ -7,11 +7,11 @@
  * request took, and the answer checked (1000 pairs of ±12000 over 7200 s).
  */
 import { once } from 'node:events';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cliAdd } from './fixtures.mjs';
-import { rssTree, sampleProcess } from './proc.mjs';
+import { oneOperation, rssTree, sampleProcess } from './proc.mjs';
 
 const SECONDS = 2 * 60 * 60;
 const RATE = 16000;
@@ -51,8 +51,6 @@ async function writeWav(file) {
   await once(out, 'finish');
 }
 
-/** Kernel's peak resident set of `pid` (VmHWM), in bytes. */
-const vmHwm = (pid) => Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 
 /**
  * Makes and registers the WAV (in `dir`, with the CLI's environment `env`), then asks `server`
@@ -78,24 +76,16 @@ export async function measurePeaks({ server, headers, env, dir, org, sid }) {
     sampler.stop();
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const { peakRssBytes, cpuSeconds } = sampler.stop();
-  const peak = Math.max(peakRssBytes, vmHwm(server.pid));
+  const sampled = sampler.stop();
   if (res.status !== 200) throw new Error(`peaks answered ${res.status}: ${body.slice(0, 300)}`);
   const peaks = JSON.parse(body);
   const right = peaks.length === 1000 && peaks.duration === SECONDS && peaks.data.every((v, i) => v === (i % 2 ? 12000 : -12000));
   if (!right) throw new Error(`unexpected peaks: ${body.slice(0, 300)}`);
   return {
-    requests: 1,
-    rps: 1 / seconds,
-    mbps: PEAKS_WAV_BYTES / 1e6 / seconds,
-    seconds,
-    peakRssBytes: peak,
-    peakRssMiB: peak / 2 ** 20,
+    ...oneOperation({ pid: server.pid, bytes: PEAKS_WAV_BYTES, seconds, sampled }),
     /** The daemon's RSS just before the request, and the sampled peak during it. */
     rssBeforeMiB: rssBefore / 2 ** 20,
-    sampledPeakRssMiB: peakRssBytes / 2 ** 20,
-    cpuSeconds,
-    cpuUsPerRequest: cpuSeconds * 1e6,
+    sampledPeakRssMiB: sampled.peakRssBytes / 2 ** 20,
     peaksMatch: 1,
   };
 }

@@ -162,3 +162,24 @@ export function sampleProcess(pid, everyMs = 100) {
     },
   };
 }
+
+/** Kernel's peak resident set of `pid` (VmHWM), in bytes. */
+export const vmHwm = (pid) => Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+
+/**
+ * The figures of a run that measured one operation on `pid` (upload, peaks): `bytes` in
+ * `seconds`, with its sampler's stop() result; the peak is the sampled one or the kernel's, the higher.
+ */
+export function oneOperation({ pid, bytes, seconds, sampled }) {
+  const peak = Math.max(sampled.peakRssBytes, vmHwm(pid));
+  return {
+    requests: 1,
+    rps: 1 / seconds,
+    mbps: bytes / 1e6 / seconds,
+    seconds,
+    peakRssBytes: peak,
+    peakRssMiB: peak / 2 ** 20,
+    cpuSeconds: sampled.cpuSeconds,
+    cpuUsPerRequest: sampled.cpuSeconds * 1e6,
+  };
+}

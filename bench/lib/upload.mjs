@@ -6,11 +6,10 @@
  * computed here. The stored recording is deleted once checked.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { sampleProcess } from './proc.mjs';
+import { oneOperation, sampleProcess } from './proc.mjs';
 import { wavHeader } from './fixtures.mjs';
 
 const BOUNDARY = '----recproxy-bench-upload';
@@ -25,8 +24,6 @@ function* wavChunks(bytes) {
   for (let left = data; left > 0; left -= block.length) yield left >= block.length ? block : block.subarray(0, left);
 }
 
-/** Kernel's peak resident set of `pid` (VmHWM), in bytes. */
-const vmHwm = (pid) => Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 
 /** POSTs the form; resolves with the status, the JSON answer and the sha256 of the file part sent. */
 function postForm(url, headers, fields, bytes) {
@@ -74,8 +71,7 @@ export async function measureUpload({ server, headers, root, org, sid, bytes }) 
     sampler.stop();
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const { peakRssBytes, cpuSeconds } = sampler.stop();
-  const peak = Math.max(peakRssBytes, vmHwm(server.pid));
+  const sampled = sampler.stop();
   // The 1 GiB is not kept: the stored recording goes once checked.
   const dir = join(root, org);
   for (const name of await readdir(dir).catch(() => [])) if (name.startsWith(`${sid}-`)) await rm(join(dir, name), { force: true });
@@ -85,14 +81,7 @@ export async function measureUpload({ server, headers, root, org, sid, bytes }) 
     throw new Error(`stored ${data.size_bytes} bytes with sha256 ${data.sha256}; sent ${bytes} with ${answer.sha256}`);
   }
   return {
-    requests: 1,
-    rps: 1 / seconds,
-    mbps: bytes / 1e6 / seconds,
-    seconds,
-    peakRssBytes: peak,
-    peakRssMiB: peak / 2 ** 20,
-    cpuSeconds,
-    cpuUsPerRequest: cpuSeconds * 1e6,
+    ...oneOperation({ pid: server.pid, bytes, seconds, sampled }),
     sha256Match: 1,
     sha256: data.sha256,
     durationMs: data.duration_ms,

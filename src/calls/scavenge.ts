@@ -1,6 +1,7 @@
 /**
  * A young-generation collection on demand, for a long read that only looks at its bytes
- * (src/calls/peaks.ts: a whole recording through the storage adapter).
+ * (src/calls/peaks.ts: a whole recording through the storage adapter; src/calls/register.ts: an
+ * upload on its way to storage).
  *
  * Each read of the local adapter is a new 1 MiB Buffer (adapters/file-body.ts) whose memory lives
  * outside the V8 heap until a collection frees it; a reader that allocates almost nothing on the
