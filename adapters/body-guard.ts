@@ -10,9 +10,15 @@ import { StorageUnavailable } from '../src/core/errors.js';
  */
 export function guardBody(source: Readable, backend: string, idleMs: number, signal?: AbortSignal): Readable {
   const guard = new Readable({ highWaterMark: 256 * 1024, read: () => void source.resume() });
+  let lastData = performance.now();
   const timer = setTimeout(function idle() {
     if (guard.readableLength >= guard.readableHighWaterMark) return void timer.refresh(); // consumer-bound
-    source.destroy(Object.assign(new Error(`no data from ${backend} for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
+    // Timers run before the event loop polls for I/O: after a stall of this process (a long GC, a
+    // starved CPU) data may be waiting unread. Let one poll deliver it before blaming the backend.
+    setImmediate(() => {
+      if (guard.destroyed || source.readableEnded || performance.now() - lastData < idleMs) return;
+      source.destroy(Object.assign(new Error(`no data from ${backend} for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
+    });
   }, idleMs);
   const fail = (err: Error) => {
     clearTimeout(timer);
@@ -21,6 +27,7 @@ export function guardBody(source: Readable, backend: string, idleMs: number, sig
   };
   const onAbort = () => source.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
   source.on('data', (chunk: Buffer) => {
+    lastData = performance.now();
     timer.refresh();
     if (!guard.push(chunk)) source.pause();
   });
