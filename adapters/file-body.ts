@@ -23,7 +23,7 @@
  * budget's size; a player at 16 KB/s, whose every chunk waits in the socket until the client
  * takes it, reads SLOW_MIN. Measured (`BENCH_ONLY=listeners`, 2,000 players at 16 KB/s): the
  * daemon's RSS above idle went from ~190 KB per listener (two 64 KiB chunks: one queued in the
- * socket, one read ahead) to the figure in BENCHMARKS.md.
+ * socket, one read ahead) to ~118 KB (bare node:http + createReadStream: ~180 KB).
  *
  * Memory per body: the chunk the socket has not yet handed to the kernel, and a read in flight.
  */
