@@ -7,16 +7,29 @@ import { StorageUnavailable } from '../src/core/errors.js';
  * the backend stream (closing its socket) and the body errors with the abort reason; no data
  * for `idleMs` while the consumer waits fails the body. Backpressure time is not counted.
  * (The SDK's socket timeout is not used: it would kill a body whose consumer is just slow.)
+ *
+ * Nothing is held for a slow consumer beyond the chunk it has not taken (#13): the guard buffers
+ * no more than one chunk (highWaterMark 0) and pauses the backend stream until the consumer asks
+ * again, so the backend's socket stops being read and TCP backpressure reaches the backend. It
+ * used to buffer 256 KiB per body: a player at 16 KB/s held ~480 KB of RSS in S3 proxy mode.
  */
 export function guardBody(source: Readable, backend: string, idleMs: number, signal?: AbortSignal): Readable {
-  const guard = new Readable({ highWaterMark: 256 * 1024, read: () => void source.resume() });
+  /** A chunk waits for the consumer: the backend is paused on purpose, its silence is not a stall. */
+  let held = false;
+  const guard = new Readable({
+    highWaterMark: 0,
+    read: () => {
+      held = false;
+      source.resume();
+    },
+  });
   let lastData = performance.now();
   const timer = setTimeout(function idle() {
-    if (guard.readableLength >= guard.readableHighWaterMark) return void timer.refresh(); // consumer-bound
+    if (held) return void timer.refresh(); // consumer-bound
     // Timers run before the event loop polls for I/O: after a stall of this process (a long GC, a
     // starved CPU) data may be waiting unread. Let one poll deliver it before blaming the backend.
     setImmediate(() => {
-      if (guard.destroyed || source.readableEnded || performance.now() - lastData < idleMs) return;
+      if (guard.destroyed || source.readableEnded || held || performance.now() - lastData < idleMs) return;
       source.destroy(Object.assign(new Error(`no data from ${backend} for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
     });
   }, idleMs);
@@ -29,7 +42,10 @@ export function guardBody(source: Readable, backend: string, idleMs: number, sig
   source.on('data', (chunk: Buffer) => {
     lastData = performance.now();
     timer.refresh();
-    if (!guard.push(chunk)) source.pause();
+    if (!guard.push(chunk)) {
+      held = true;
+      source.pause();
+    }
   });
   source.once('end', () => {
     clearTimeout(timer);

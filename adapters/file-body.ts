@@ -16,9 +16,16 @@
  * opened for reading does no I/O, and a thread-pool round trip for it cost more main-thread time
  * than the read itself in 64 KiB Range profiles (waking a pool thread on a busy 2-core machine).
  *
- * Memory per body: one read in flight and at most about one chunk buffered (the Readable's
- * highWaterMark is the budget's minimum, so it stops reading once a chunk waits), plus what the
- * response socket holds.
+ * Reads follow the consumer (#13): nothing is read ahead (highWaterMark 0: a read starts only
+ * when the consumer asks for bytes), and a read is sized by the consumer's pace, measured as the
+ * time it took to ask again after the last chunk: `pace × PACE_MS`, whole pages, from
+ * SLOW_MIN up to the budget's size. A download over a fast link asks again at once and reads the
+ * budget's size; a player at 16 KB/s, whose every chunk waits in the socket until the client
+ * takes it, reads SLOW_MIN. Measured (`BENCH_ONLY=listeners`, 2,000 players at 16 KB/s): the
+ * daemon's RSS above idle went from ~190 KB per listener (two 64 KiB chunks: one queued in the
+ * socket, one read ahead) to ~118 KB (bare node:http + createReadStream: ~180 KB).
+ *
+ * Memory per body: the chunk the socket has not yet handed to the kernel, and a read in flight.
  */
 import { closeSync, read } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -34,6 +41,10 @@ export interface ReadBudgetOptions {
 }
 
 const PAGE = 4096;
+/** The smallest read of a slow consumer's body. */
+export const SLOW_MIN = 16 * 1024;
+/** A read holds what the consumer takes in this long (at its last pace). */
+export const PACE_MS = 250;
 
 export class ReadBudget {
   readonly total: number;
@@ -90,11 +101,14 @@ export class FileBody extends Readable {
   readonly #leave: () => void;
   #position: number;
   #reading = false;
+  /** When the last chunk was pushed (ms, performance.now()) and its size: the consumer's pace. */
+  #pushedAt = 0;
+  #pushedSize = 0;
   /** A destroy that waits for the read in flight: closing under it could let the number be reused. */
   #closeAfterRead: (() => void) | undefined;
 
   constructor(fd: number, options: FileBodyOptions) {
-    super({ highWaterMark: options.budget.min });
+    super({ highWaterMark: 0 });
     this.#fd = fd;
     this.#position = options.start ?? 0;
     this.#end = options.end ?? Infinity;
@@ -104,7 +118,7 @@ export class FileBody extends Readable {
 
   override _read(): void {
     if (this.#reading) return;
-    const wanted = Math.min(this.#budget.chunk, this.#end - this.#position + 1);
+    const wanted = Math.min(this.#readSize(), this.#end - this.#position + 1);
     if (wanted <= 0) {
       this.push(null);
       return;
@@ -126,8 +140,19 @@ export class FileBody extends Readable {
         return;
       }
       this.#position += bytesRead;
+      this.#pushedAt = performance.now();
+      this.#pushedSize = bytesRead;
       this.push(bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead));
     });
+  }
+
+  /** The budget's size, or less for a consumer that takes less than that in PACE_MS. */
+  #readSize(): number {
+    const size = this.#budget.chunk;
+    if (this.#pushedSize === 0) return size;
+    const waited = performance.now() - this.#pushedAt;
+    const paced = Math.ceil((this.#pushedSize * PACE_MS) / Math.max(waited, 1) / PAGE) * PAGE;
+    return Math.min(size, Math.max(SLOW_MIN, paced));
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {

@@ -108,8 +108,10 @@ export class S3Adapter implements StorageAdapter {
     });
     this.target = targetOf(options.publicEndpoint ?? options.endpoint, options);
     this.internal = targetOf(options.endpoint, options);
-    // What NodeHttpHandler uses for the SDK's requests: keep-alive, 50 sockets.
-    this.agent = new (this.internal.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 50 });
+    // The bytes' GETs: keep-alive, and no cap on sockets: a listener holds its GET open for as
+    // long as it plays (16 KB/s: an hour for a 57 MB recording), so a cap of 50 (the SDK's) made
+    // the 51st listener wait for the first to finish. At most 256 idle sockets are kept.
+    this.agent = new (this.internal.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
   }
 
   /**

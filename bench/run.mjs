@@ -13,7 +13,9 @@
  * (summarise one with `node bench/cpu-top.mjs DIR/recproxy-local.cpuprofile`);
  * BENCH_NODE=24 (scripts/node24.sh) or a node binary's path: run everything on that Node;
  * BENCH_RECPROXY_FLAGS: the Node flags recproxy runs with, instead of npm start's (space separated);
- * BENCH_AUDIT_ROWS (default 1000000): the expired rows audit-prune's servers start with.
+ * BENCH_AUDIT_ROWS (default 1000000): the expired rows audit-prune's servers start with;
+ * BENCH_LISTENERS (default 2000), BENCH_LISTENER_RATE (bytes/s, default 16000), BENCH_LISTENER_SECONDS
+ * (default 20): the listeners scenario (bench/lib/listeners.mjs).
  */
 
 /**
@@ -104,6 +106,12 @@ async function prepare() {
     'recproxy-audit-idle': () => auditServer('recproxy-audit-idle', 0, { RECPROXY_AUDIT_RETENTION_DAYS: '0' }),
     'recproxy-audit-pruning': () => auditServer('recproxy-audit-pruning', 1, AUDIT_PRUNING_ENV),
     'recproxy-peaks': () => startRecproxy('recproxy-peaks', localEnv, prof),
+    // listeners: a fresh server per run, so "idle" is each one's own RSS before its listeners.
+    'recproxy-listen-media': () => startRecproxy('recproxy-listen-media', localEnv, prof),
+    'recproxy-listen-download': () => startRecproxy('recproxy-listen-download', localEnv, prof),
+    'recproxy-s3-listen': async () => startRecproxy('recproxy-s3-listen', { ...s3Env(await need('s3rver')), RECPROXY_STREAM_MODE: 'proxy' }, prof),
+    'bare-node-listen': () => startNodePeer('bare-node-listen', 'bare-node.mjs', { BENCH_ROOT: root }),
+    'nginx-listen': () => startNginx(dir, root, { name: 'nginx-listen', connections: 8192 }),
     'recproxy-1k': () => growthServer('recproxy-1k', 1000),
     'recproxy-1m': () => growthServer('recproxy-1m', 1_000_000),
   };
@@ -155,6 +163,7 @@ async function prepare() {
 
   const s3rver = await need('s3rver');
   const s3call = await cliAdd(s3Env(s3rver), { org: ORG, sid: 'call_bench2mbs3', to: TO, file: small });
+  let s3call50; // the 50 MB recording in s3rver, put there when a scenario first asks for it
   const fixtures = {
     headers,
     call2,
@@ -165,6 +174,13 @@ async function prepare() {
     dir,
     localEnv,
     mediaUrl: async () => JSON.parse(await streamBody()).data.url,
+    s3call50: () => (s3call50 ??= cliAdd(s3Env(s3rver), { org: ORG, sid: 'call_bench50mbs3', to: TO, file: large })),
+    /** The /media/{token} URL `server` (a recproxy in local or proxy mode) hands out for `row`, on its own address. */
+    mediaUrlOf: async (server, row) => {
+      const answer = await probe(`${server.url}/api/calls/${row.call_sid}/recording/stream`, headers);
+      const { pathname, search } = new URL(JSON.parse(answer.body).data.url);
+      return `${server.url}${pathname}${search}`;
+    },
     auditFileReuse: async () => {
       const server = await need('recproxy-audit-pruning');
       const url = `${server.url}/api/calls/${call2.call_sid}/recording/stream`;
@@ -281,7 +297,12 @@ async function main() {
         // A run that measures itself (upload): one operation, no load generator.
         log(`${scenario.id} · ${run.server}`);
         try {
-          runs.push({ ...row, ...(await run.measure(await need(run.server))) });
+          const srv = await need(run.process ?? run.server);
+          if (!srv) {
+            log(`${scenario.id} · ${run.server}: skipped (not installed)`);
+            continue;
+          }
+          runs.push({ ...row, ...(await run.measure(srv)) });
         } catch (err) {
           runs.push({ ...row, failed: err.message });
           log(`${scenario.id} · ${run.server}: failed: ${err.message}`);
@@ -350,6 +371,14 @@ async function main() {
     process.stdout.write(
       `note: ${r.scenario}/${r.server}: ${r.oldRowsAtEnd} expired rows left when the measured runs ended; pruned ${r.pruneWaitSeconds.toFixed(0)} s later: ` +
         `${r.pagesAfterPrune} pages (${r.freeAfterPrune} free); ${r.rowsAdded} new rows later: ${r.pagesAfterRefill} pages (${r.freeAfterRefill} free)\n`,
+    );
+  }
+  for (const r of runs.filter((r) => r.listeners && !r.failed)) {
+    process.stdout.write(
+      `note: ${r.scenario}/${r.server}: ${r.listeners} listeners at ${r.rate / 1000} KB/s: RSS ${r.rssBeforeMiB.toFixed(0)} MiB idle, ` +
+        `+${r.rssAboveIdleMiB.toFixed(0)} MiB at peak (${r.rssPerListenerKB.toFixed(0)} KB per listener); ${r.cpuUsPerMB.toFixed(0)} µs CPU per MB sent; ` +
+        `slowest ${r.slowestFraction.toFixed(2)} of the rate (1%: ${r.p1Fraction.toFixed(2)}, median ${r.medianFraction.toFixed(2)}); ` +
+        `${r.erroredListeners} errored; all answered in ${r.openSeconds.toFixed(1)} s\n`,
     );
   }
   if (process.env.BENCH_MARKDOWN) process.stdout.write(`\n${markdownTable(runs, verdicts)}\n`);

@@ -13,9 +13,13 @@
  *   f.adminHeaders  headers with an admin key (uploads); f.uploadRoot  recproxy-upload's local root
  *   f.auditFileReuse()  audit-prune's file check (bench/lib/audit-prune.mjs)
  *   f.dir  the temp dir; f.localEnv  the CLI's environment for recproxy-local's index and store
+ *   f.s3call50()  the 50 MB recording's row in s3rver (put there on first use)
+ *   f.mediaUrlOf(server, row)  the /media/{token} URL a running recproxy hands out for `row`
+ * A run's `process` names the server process when it is not the row's name (a fresh one per run).
  * A run with `measure(server)` measures itself (one operation, no load generator) and returns its row.
  * A scenario's `after: { server, measure }` is measured once its runs are done (its row's name).
  */
+import { LISTENERS, LISTENER_RATE, LISTENER_SECONDS, measureListeners } from './lib/listeners.mjs';
 import { measurePeaks } from './lib/peaks.mjs';
 import { measureUpload } from './lib/upload.mjs';
 
@@ -108,6 +112,37 @@ export function scenarios(f) {
         },
       ],
       checks: [{ server: 'recproxy-local-fresh', metric: 'peakRssMiB', max: 200, unit: ' MiB' }],
+    },
+    {
+      id: 'listeners',
+      title: `${LISTENERS} listeners, each reading the 50 MB recording at ${LISTENER_RATE / 1000} KB/s (a 128 kbit/s player) for ${LISTENER_SECONDS} s`,
+      // Each run on a freshly started server: RSS above idle is its peak minus its RSS just before.
+      runs: [
+        {
+          server: 'recproxy-local-media',
+          process: 'recproxy-listen-media',
+          measure: async (server) => measureListeners({ server, url: await f.mediaUrlOf(server, f.call50) }),
+        },
+        {
+          server: 'recproxy-local-download',
+          process: 'recproxy-listen-download',
+          measure: (server) => measureListeners({ server, url: server.url + download(f.call50.call_sid), headers: f.headers }),
+        },
+        {
+          server: 'recproxy-s3-media',
+          process: 'recproxy-s3-listen',
+          measure: async (server) => measureListeners({ server, url: await f.mediaUrlOf(server, await f.s3call50()) }),
+        },
+        { server: 'bare-node', process: 'bare-node-listen', measure: (server) => measureListeners({ server, url: server.url + file(f.call50) }) },
+        { server: 'nginx', process: 'nginx-listen', measure: (server) => measureListeners({ server, url: server.url + file(f.call50) }) },
+      ],
+      checks: [
+        { server: 'recproxy-local-media', peer: 'bare-node', metric: 'rssAboveIdleMiB', max: 0.6 },
+        { server: 'recproxy-local-media', metric: 'slowestFraction', min: 0.9 },
+        { server: 'recproxy-local-download', metric: 'slowestFraction', min: 0.9 },
+        { server: 'recproxy-s3-media', peer: 'recproxy-local-media', metric: 'rssAboveIdleMiB', max: 1.0 },
+        { server: 'recproxy-s3-media', metric: 'slowestFraction', min: 0.9 },
+      ],
     },
     {
       id: 'growth',

@@ -115,16 +115,16 @@ export async function fillIndex(dbPath, count, org, template) {
   (await sqliteStores()).fillSqliteIndex(dbPath, count, org, template);
 }
 
-/** nginx.conf for `root`, listening on `port`, everything it writes inside `dir`. */
-export async function writeNginxConf(dir, root, port) {
-  const conf = join(dir, 'nginx.conf');
+/** nginx.conf for `root`, listening on `port`, everything it writes inside `dir` (files named after `name`). */
+export async function writeNginxConf(dir, root, port, { name = 'nginx', connections = 1024 } = {}) {
+  const conf = join(dir, `${name}.conf`);
   await writeFile(
     conf,
     `worker_processes 1;
 daemon off;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'nginx-error.log')} warn;
-events { worker_connections 1024; }
+pid ${join(dir, `${name}.pid`)};
+error_log ${join(dir, `${name}-error.log`)} warn;
+events { worker_connections ${connections}; }
 http {
   access_log off;
   sendfile on;

@@ -54,12 +54,15 @@ export function nginxVersion() {
   return `${out.stderr}${out.stdout}`.trim() || 'nginx';
 }
 
-/** nginx (worker_processes 1) serving `root`; undefined when nginx is not installed. */
-export async function startNginx(dir, root) {
+/**
+ * nginx (worker_processes 1) serving `root`; undefined when nginx is not installed. `name`: its
+ * files' names in `dir` (a second nginx beside the first); `connections`: worker_connections.
+ */
+export async function startNginx(dir, root, { name = 'nginx', connections } = {}) {
   if (!nginxVersion()) return undefined;
   const port = await freePort();
-  const conf = await writeNginxConf(dir, root, port);
-  const server = startServer('nginx', process.execPath, [GUARD_WRAPPER, 'nginx', '-p', dir, '-c', conf, '-e', join(dir, 'nginx-error.log')], {
+  const conf = await writeNginxConf(dir, root, port, { name, connections });
+  const server = startServer(name, process.execPath, [GUARD_WRAPPER, 'nginx', '-p', dir, '-c', conf, '-e', join(dir, `${name}-error.log`)], {
     pidFromStdout: true,
   });
   server.url = `http://127.0.0.1:${port}`;
