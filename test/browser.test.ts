@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { AuditRow } from '../src/stores/types.js';
-import { launchChromium, servePage, type PageServer } from './helpers/browser.js';
+import { chromiumOrFail, servePage, type PageServer } from './helpers/browser.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
 
@@ -89,14 +89,8 @@ async function openPage(browser: Browser, origin: string): Promise<Page> {
 }
 
 t.test('Chromium plays, seeks and downloads a recording from another origin', { timeout: 120_000 }, async (t) => {
-  // Fail (never skip) when Chromium is missing: the error names the apt-get command.
-  let browser: Browser;
-  try {
-    browser = await launchChromium();
-  } catch (err) {
-    t.fail((err as Error).message);
-    return;
-  }
+  const browser = await chromiumOrFail(t);
+  if (!browser) return;
   const servers: PageServer[] = [];
   let d: Daemon | undefined;
   let shots: string | undefined;

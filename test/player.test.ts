@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page, Response } from 'playwright-core';
-import { launchChromium, type PageServer } from './helpers/browser.js';
+import { chromiumOrFail, type PageServer } from './helpers/browser.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { makeMp3 } from './helpers/mp3.js';
 import { makeWav } from './helpers/wav.js';
@@ -144,13 +144,8 @@ t.test("the page's scripts type-check as the browser runs them (// @ts-check, JS
 });
 
 t.test('the player page in Chromium', { timeout: 600_000 }, async (t) => {
-  let browser: Browser;
-  try {
-    browser = await launchChromium();
-  } catch (err) {
-    t.fail((err as Error).message);
-    return;
-  }
+  const browser = await chromiumOrFail(t);
+  if (!browser) return;
   const servers: PageServer[] = [];
   const daemons: Daemon[] = [];
   const shots = await mkdtemp(join(tmpdir(), 'recproxy-player-'));

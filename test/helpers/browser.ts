@@ -6,6 +6,7 @@
 import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:http';
 import { delimiter, join } from 'node:path';
+import type { Test } from 'tap';
 import { chromium, type Browser } from 'playwright-core';
 
 export const CHROMIUM_INSTALL_HINT =
@@ -54,6 +55,19 @@ export async function launchChromium(candidates?: string[]): Promise<Browser> {
     return await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
   } catch (err) {
     throw new Error(`Chromium at ${executablePath} did not start (reinstall: apt-get install -y chromium): ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Chromium for a browser test, or undefined after failing `t` (never skipping) with the reason,
+ * which names the apt-get command when Chromium is missing.
+ */
+export async function chromiumOrFail(t: Test): Promise<Browser | undefined> {
+  try {
+    return await launchChromium();
+  } catch (err) {
+    t.fail((err as Error).message);
+    return undefined;
   }
 }
 

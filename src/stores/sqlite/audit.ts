@@ -473,10 +473,15 @@ export class SqliteAuditLog implements AuditSink {
     }
   }
 
-  /** Matching rows; buffered entries are flushed first, so they are included. */
-  async query(q: AuditQuery = {}): Promise<AuditRow[]> {
+  /** Before a read: every entry recorded so far is written (or handed over and taken by the writer thread). */
+  #catchUp(): void {
     if (!this.#closed) this.#flush();
     if (this.#worker) this.#settle(COUNTER.batches, this.#batchesPosted);
+  }
+
+  /** Matching rows; buffered entries are flushed first, so they are included. */
+  async query(q: AuditQuery = {}): Promise<AuditRow[]> {
+    this.#catchUp();
     const where: string[] = [];
     const params: unknown[] = [];
     if (q.sid !== undefined) {
@@ -555,8 +560,7 @@ export class SqliteAuditLog implements AuditSink {
 
   /** Every row older than `until`, oldest first; what was recorded before the call is included. */
   async *rowsBefore(until: Date): AsyncIterable<AuditRow> {
-    if (!this.#closed) this.#flush();
-    if (this.#worker) this.#settle(COUNTER.batches, this.#batchesPosted);
+    this.#catchUp();
     yield* auditRowsBefore(this.#db, until);
   }
 
