@@ -31,10 +31,23 @@ export interface ContractSubject {
 
 const MiB = 1024 * 1024;
 
-export async function collect(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/**
+ * Every byte of `body`. A body that neither ends nor fails within `ms` is destroyed with an error
+ * saying the state it was left in: a hang fails the one assertion waiting on it, by name, instead
+ * of the whole file at tap's time-out.
+ */
+export async function collect(body: Readable, ms = 60_000): Promise<Buffer> {
+  const timer = setTimeout(() => {
+    const state = `flowing ${String(body.readableFlowing)}, ${body.readableLength} bytes buffered, ended ${body.readableEnded}`;
+    body.destroy(new Error(`the body neither ended nor failed in ${ms} ms (${state})`));
+  }, ms);
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Every object `adapter.list(prefix)` yields. */
@@ -327,15 +340,16 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
       const opened = await adapter.open(key, { hint: 'whole', signal: ac.signal });
       const body = opened.read({ signal: ac.signal });
       const settled = settle(body, 5000);
-      const during = new Promise<number | undefined>((resolve) =>
+      const during = new Promise<number | undefined>((resolve, reject) => {
         body.once('data', () => {
           body.pause();
           void (connections?.() ?? Promise.resolve(undefined)).then((count) => {
             ac.abort();
             resolve(count);
           });
-        }),
-      );
+        });
+        body.once('close', () => reject(new Error('the body closed before its first chunk')));
+      });
       const open = await during;
       const { outcome } = await settled;
       t.not(outcome, 'hung', 'the body settles');
@@ -551,12 +565,13 @@ export async function hungBackend(
   // Written with a roomy timeout: a busy machine may take more than a second per 5 MiB part.
   await make(backend.endpoint, 30_000).write('hung/big.wav', big, { contentType: 'audio/wav' });
   const { body } = await adapter.read('hung/big.wav');
-  await new Promise<void>((resolve) =>
+  await new Promise<void>((resolve, reject) => {
     body.once('data', () => {
       body.pause();
       resolve();
-    }),
-  );
+    });
+    body.once('close', () => reject(new Error('the body closed before its first chunk')));
+  });
   backend.pause();
   t.teardown(() => backend.resume());
   await t.rejects(collect(body), { code: 'STORAGE_UNAVAILABLE' }, 'a body being read when the server hangs fails');
