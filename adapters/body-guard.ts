@@ -29,7 +29,11 @@ export function guardBody(source: Readable, backend: string, idleMs: number, sig
     // Timers run before the event loop polls for I/O: after a stall of this process (a long GC, a
     // starved CPU) data may be waiting unread. Let one poll deliver it before blaming the backend.
     setImmediate(() => {
-      if (guard.destroyed || source.readableEnded || held || performance.now() - lastData < idleMs) return;
+      if (guard.destroyed || source.readableEnded) return;
+      // Not idle long enough by this clock, or a chunk now waits for the consumer: watch again.
+      // The timer's clock is the event loop's, read at the start of an iteration, so it can fire
+      // before `idleMs` have passed here; returning without re-arming left the body waiting forever.
+      if (held || performance.now() - lastData < idleMs) return void timer.refresh();
       source.destroy(Object.assign(new Error(`no data from ${backend} for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
     });
   }, idleMs);
