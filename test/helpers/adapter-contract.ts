@@ -609,8 +609,11 @@ export async function stalledBody(t: Test, make: (options: NetworkOptions) => St
   const big = randomBytes(12 * 1024 * 1024);
   // The fixture goes in under a timeout no loaded machine reaches: only the read is under test.
   await make({ timeoutMs: 30_000 }).write('slow/consumer.wav', big, { contentType: 'audio/wav' });
-  const slow = await make({ timeoutMs }).read('slow/consumer.wav');
-  await new Promise((resolve) => setTimeout(resolve, 3 * timeoutMs));
+  // A roomier timeout here: until its first body bytes arrive the backend is silent, and a loaded
+  // test server can take longer than 500 ms to start sending 12 MiB (a real idle failure).
+  const slowTimeoutMs = 1500;
+  const slow = await make({ timeoutMs: slowTimeoutMs }).read('slow/consumer.wav');
+  await new Promise((resolve) => setTimeout(resolve, 3 * slowTimeoutMs));
   t.ok((await collect(slow.body)).equals(big), 'a paused consumer gets every byte after 3× the timeout');
 }
 
