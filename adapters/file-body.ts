@@ -41,10 +41,17 @@ export interface ReadBudgetOptions {
 }
 
 const PAGE = 4096;
-/** The smallest read of a slow consumer's body. */
+/** The smallest read of a slow consumer's body, and the first read of a body at the budget's floor. */
 export const SLOW_MIN = 16 * 1024;
-/** A read holds what the consumer takes in this long (at its last pace). */
+/** A read holds what the consumer takes in this long (at its averaged pace). */
 export const PACE_MS = 250;
+/** The consumer's pace is its bytes over its time, both decayed by e^(-t / PACE_DECAY_MS). */
+export const PACE_DECAY_MS = 2000;
+/** At the budget's floor, a read is at most the bytes the body has sent ÷ this (and at least SLOW_MIN). */
+export const SLOW_START_DIVISOR = 2;
+
+/** `bytes` rounded up to whole pages. */
+const pages = (bytes: number) => Math.ceil(bytes / PAGE) * PAGE;
 
 export class ReadBudget {
   readonly total: number;
@@ -67,6 +74,11 @@ export class ReadBudget {
   get chunk(): number {
     const share = Math.floor(this.total / Math.max(1, this.#open) / PAGE) * PAGE;
     return Math.min(this.max, Math.max(this.min, share));
+  }
+
+  /** True when the share per open body is down to `min`: from then on each body costs its own read, not a share. */
+  get atFloor(): boolean {
+    return this.chunk <= this.min;
   }
 
   /** Count one more open body; the returned function (idempotent) counts it out. */
@@ -101,9 +113,14 @@ export class FileBody extends Readable {
   readonly #leave: () => void;
   #position: number;
   #reading = false;
-  /** When the last chunk was pushed (ms, performance.now()) and its size: the consumer's pace. */
+  /** Bytes pushed so far. */
+  #sent = 0;
+  /** When the last chunk was pushed (ms, performance.now()) and its size, not yet in the pace. */
   #pushedAt = 0;
   #pushedSize = 0;
+  /** The consumer's pace: bytes it took and the time it took them in (ms), both decayed. */
+  #paceBytes = 0;
+  #paceTime = 0;
   /** A destroy that waits for the read in flight: closing under it could let the number be reused. */
   #closeAfterRead: (() => void) | undefined;
 
@@ -118,7 +135,7 @@ export class FileBody extends Readable {
 
   override _read(): void {
     if (this.#reading) return;
-    const wanted = Math.min(this.#readSize(), this.#end - this.#position + 1);
+    const wanted = this.#readSize(this.#end - this.#position + 1);
     if (wanted <= 0) {
       this.push(null);
       return;
@@ -140,19 +157,35 @@ export class FileBody extends Readable {
         return;
       }
       this.#position += bytesRead;
+      this.#sent += bytesRead;
       this.#pushedAt = performance.now();
       this.#pushedSize = bytesRead;
       this.push(bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead));
     });
   }
 
-  /** The budget's size, or less for a consumer that takes less than that in PACE_MS. */
-  #readSize(): number {
+  /**
+   * The next read's size, at most `left`: all of `left` when the body has sent nothing and
+   * `left` fits the budget's size (a bounded Range, a small file: one read); else the budget's
+   * size, capped at the budget's floor by the slow start (the bytes sent so far ÷
+   * SLOW_START_DIVISOR, at least SLOW_MIN), and at most what the consumer takes in PACE_MS at
+   * its averaged pace (at least SLOW_MIN).
+   */
+  #readSize(left: number): number {
     const size = this.#budget.chunk;
-    if (this.#pushedSize === 0) return size;
-    const waited = performance.now() - this.#pushedAt;
-    const paced = Math.ceil((this.#pushedSize * PACE_MS) / Math.max(waited, 1) / PAGE) * PAGE;
-    return Math.min(size, Math.max(SLOW_MIN, paced));
+    if (this.#sent === 0 && left <= size) return left;
+    let cap = size;
+    if (this.#budget.atFloor) cap = Math.min(cap, Math.max(SLOW_MIN, pages(this.#sent / SLOW_START_DIVISOR)));
+    if (this.#pushedSize > 0) {
+      // The consumer took the last chunk in `waited`: fold it into the decayed sums.
+      const waited = Math.max(performance.now() - this.#pushedAt, 0.001);
+      const keep = Math.exp(-waited / PACE_DECAY_MS);
+      this.#paceBytes = this.#paceBytes * keep + this.#pushedSize;
+      this.#paceTime = this.#paceTime * keep + waited;
+      this.#pushedSize = 0;
+    }
+    if (this.#paceTime > 0) cap = Math.min(cap, Math.max(SLOW_MIN, pages((this.#paceBytes * PACE_MS) / this.#paceTime)));
+    return Math.min(cap, left);
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
