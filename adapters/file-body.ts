@@ -17,13 +17,20 @@
  * than the read itself in 64 KiB Range profiles (waking a pool thread on a busy 2-core machine).
  *
  * Reads follow the consumer (#13): nothing is read ahead (highWaterMark 0: a read starts only
- * when the consumer asks for bytes), and a read is sized by the consumer's pace, measured as the
- * time it took to ask again after the last chunk: `pace × PACE_MS`, whole pages, from
- * SLOW_MIN up to the budget's size. A download over a fast link asks again at once and reads the
- * budget's size; a player at 16 KB/s, whose every chunk waits in the socket until the client
- * takes it, reads SLOW_MIN. Measured (`BENCH_ONLY=listeners`, 2,000 players at 16 KB/s): the
- * daemon's RSS above idle went from ~190 KB per listener (two 64 KiB chunks: one queued in the
- * socket, one read ahead) to ~118 KB (bare node:http + createReadStream: ~180 KB).
+ * when the consumer asks for bytes), and a read is sized by the consumer's pace: the bytes it
+ * took over the time it took them (from each push to its next ask), both decayed over
+ * PACE_DECAY_MS, so a player at 16 KB/s that reads its socket in 64 KiB bursts still averages
+ * 16 KB/s; a read holds what it takes in PACE_MS, whole pages, from SLOW_MIN up to the budget's
+ * size. At the budget's floor (many bodies open, each read the budget's `min`), a body also
+ * starts slow: its reads are at most the bytes it has sent ÷ SLOW_START_DIVISOR (at least
+ * SLOW_MIN: 16, 16, 16, 24, 36, 56, then 64 KiB for a fast consumer), because the kernel's
+ * socket buffers take a young body's first chunks at once whatever the client's rate, and the
+ * chunk read when they fill waits in the socket until the client takes it. A body that fits
+ * the budget's size (a bounded Range, a small file) is one read. Measured
+ * (`BENCH_ONLY=listeners npm run bench`, 2,000 players at 16 KB/s, BENCHMARKS.md): RSS above
+ * idle ~190 KB per listener with two 64 KiB chunks (one queued, one read ahead), ~118 KB with
+ * the pace of one chunk to the next, ~95 KB with this (bare node:http + createReadStream:
+ * ~175 KB).
  *
  * Memory per body: the chunk the socket has not yet handed to the kernel, and a read in flight.
  */
@@ -52,6 +59,35 @@ export const SLOW_START_DIVISOR = 2;
 
 /** `bytes` rounded up to whole pages. */
 const pages = (bytes: number) => Math.ceil(bytes / PAGE) * PAGE;
+
+/** A consumer's pace: the bytes it took and the time it took them in (ms), both decayed. */
+export interface Pace {
+  bytes: number;
+  time: number;
+}
+
+/** Folds one chunk of `size` bytes that the consumer took in `waited` ms into `pace`. */
+export function foldPace(pace: Pace, size: number, waited: number): void {
+  const keep = Math.exp(-waited / PACE_DECAY_MS);
+  pace.bytes = pace.bytes * keep + size;
+  pace.time = pace.time * keep + waited;
+}
+
+/**
+ * The next read's size, at most `left` (the bytes the body still has to send): all of `left`
+ * when the body has sent nothing and `left` fits the budget's size (a bounded Range, a small
+ * file: one read); else the budget's size, capped at the budget's floor by the slow start (the
+ * bytes `sent` so far ÷ SLOW_START_DIVISOR, at least SLOW_MIN), and at most what the consumer
+ * takes in PACE_MS at its averaged `pace` (at least SLOW_MIN) once it has one.
+ */
+export function readSize(left: number, sent: number, budget: Pick<ReadBudget, 'chunk' | 'atFloor'>, pace: Pace): number {
+  const size = budget.chunk;
+  if (sent === 0 && left <= size) return left;
+  let cap = size;
+  if (budget.atFloor) cap = Math.min(cap, Math.max(SLOW_MIN, pages(sent / SLOW_START_DIVISOR)));
+  if (pace.time > 0) cap = Math.min(cap, Math.max(SLOW_MIN, pages((pace.bytes * PACE_MS) / pace.time)));
+  return Math.min(cap, left);
+}
 
 export class ReadBudget {
   readonly total: number;
@@ -118,9 +154,8 @@ export class FileBody extends Readable {
   /** When the last chunk was pushed (ms, performance.now()) and its size, not yet in the pace. */
   #pushedAt = 0;
   #pushedSize = 0;
-  /** The consumer's pace: bytes it took and the time it took them in (ms), both decayed. */
-  #paceBytes = 0;
-  #paceTime = 0;
+  /** The consumer's averaged pace. */
+  readonly #pace: Pace = { bytes: 0, time: 0 };
   /** A destroy that waits for the read in flight: closing under it could let the number be reused. */
   #closeAfterRead: (() => void) | undefined;
 
@@ -135,7 +170,12 @@ export class FileBody extends Readable {
 
   override _read(): void {
     if (this.#reading) return;
-    const wanted = this.#readSize(this.#end - this.#position + 1);
+    if (this.#pushedSize > 0) {
+      // The consumer asks again: it took the last chunk in the time since it was pushed.
+      foldPace(this.#pace, this.#pushedSize, Math.max(performance.now() - this.#pushedAt, 0.001));
+      this.#pushedSize = 0;
+    }
+    const wanted = readSize(this.#end - this.#position + 1, this.#sent, this.#budget, this.#pace);
     if (wanted <= 0) {
       this.push(null);
       return;
@@ -162,30 +202,6 @@ export class FileBody extends Readable {
       this.#pushedSize = bytesRead;
       this.push(bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead));
     });
-  }
-
-  /**
-   * The next read's size, at most `left`: all of `left` when the body has sent nothing and
-   * `left` fits the budget's size (a bounded Range, a small file: one read); else the budget's
-   * size, capped at the budget's floor by the slow start (the bytes sent so far ÷
-   * SLOW_START_DIVISOR, at least SLOW_MIN), and at most what the consumer takes in PACE_MS at
-   * its averaged pace (at least SLOW_MIN).
-   */
-  #readSize(left: number): number {
-    const size = this.#budget.chunk;
-    if (this.#sent === 0 && left <= size) return left;
-    let cap = size;
-    if (this.#budget.atFloor) cap = Math.min(cap, Math.max(SLOW_MIN, pages(this.#sent / SLOW_START_DIVISOR)));
-    if (this.#pushedSize > 0) {
-      // The consumer took the last chunk in `waited`: fold it into the decayed sums.
-      const waited = Math.max(performance.now() - this.#pushedAt, 0.001);
-      const keep = Math.exp(-waited / PACE_DECAY_MS);
-      this.#paceBytes = this.#paceBytes * keep + this.#pushedSize;
-      this.#paceTime = this.#paceTime * keep + waited;
-      this.#pushedSize = 0;
-    }
-    if (this.#paceTime > 0) cap = Math.min(cap, Math.max(SLOW_MIN, pages((this.#paceBytes * PACE_MS) / this.#paceTime)));
-    return Math.min(cap, left);
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
