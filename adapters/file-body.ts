@@ -170,16 +170,17 @@ export class FileBody extends Readable {
 
   override _read(): void {
     if (this.#reading) return;
+    const left = this.#end - this.#position + 1;
+    if (left <= 0) {
+      this.push(null);
+      return;
+    }
     if (this.#pushedSize > 0) {
       // The consumer asks again: it took the last chunk in the time since it was pushed.
       foldPace(this.#pace, this.#pushedSize, Math.max(performance.now() - this.#pushedAt, 0.001));
       this.#pushedSize = 0;
     }
-    const wanted = readSize(this.#end - this.#position + 1, this.#sent, this.#budget, this.#pace);
-    if (wanted <= 0) {
-      this.push(null);
-      return;
-    }
+    const wanted = readSize(left, this.#sent, this.#budget, this.#pace);
     this.#reading = true;
     const buffer = Buffer.allocUnsafeSlow(wanted);
     read(this.#fd, buffer, 0, wanted, this.#position, (err, bytesRead) => {
