@@ -17,13 +17,20 @@
  * than the read itself in 64 KiB Range profiles (waking a pool thread on a busy 2-core machine).
  *
  * Reads follow the consumer (#13): nothing is read ahead (highWaterMark 0: a read starts only
- * when the consumer asks for bytes), and a read is sized by the consumer's pace, measured as the
- * time it took to ask again after the last chunk: `pace × PACE_MS`, whole pages, from
- * SLOW_MIN up to the budget's size. A download over a fast link asks again at once and reads the
- * budget's size; a player at 16 KB/s, whose every chunk waits in the socket until the client
- * takes it, reads SLOW_MIN. Measured (`BENCH_ONLY=listeners`, 2,000 players at 16 KB/s): the
- * daemon's RSS above idle went from ~190 KB per listener (two 64 KiB chunks: one queued in the
- * socket, one read ahead) to ~118 KB (bare node:http + createReadStream: ~180 KB).
+ * when the consumer asks for bytes), and a read is sized by the consumer's pace: the bytes it
+ * took over the time it took them (from each push to its next ask), both decayed over
+ * PACE_DECAY_MS, so a player at 16 KB/s that reads its socket in 64 KiB bursts still averages
+ * 16 KB/s; a read holds what it takes in PACE_MS, whole pages, from SLOW_MIN up to the budget's
+ * size. At the budget's floor (many bodies open, each read the budget's `min`), a body also
+ * starts slow: its reads are at most the bytes it has sent ÷ SLOW_START_DIVISOR (at least
+ * SLOW_MIN: 16, 16, 16, 24, 36, 56, then 64 KiB for a fast consumer), because the kernel's
+ * socket buffers take a young body's first chunks at once whatever the client's rate, and the
+ * chunk read when they fill waits in the socket until the client takes it. A body that fits
+ * the budget's size (a bounded Range, a small file) is one read. Measured
+ * (`BENCH_ONLY=listeners npm run bench`, 2,000 players at 16 KB/s, BENCHMARKS.md): RSS above
+ * idle ~190 KB per listener with two 64 KiB chunks (one queued, one read ahead), ~118 KB with
+ * the pace of one chunk to the next, ~98 KB with this (bare node:http + createReadStream:
+ * ~170-185 KB).
  *
  * Memory per body: the chunk the socket has not yet handed to the kernel, and a read in flight.
  */
@@ -41,10 +48,46 @@ export interface ReadBudgetOptions {
 }
 
 const PAGE = 4096;
-/** The smallest read of a slow consumer's body. */
+/** The smallest read of a slow consumer's body, and the first read of a body at the budget's floor. */
 export const SLOW_MIN = 16 * 1024;
-/** A read holds what the consumer takes in this long (at its last pace). */
+/** A read holds what the consumer takes in this long (at its averaged pace). */
 export const PACE_MS = 250;
+/** The consumer's pace is its bytes over its time, both decayed by e^(-t / PACE_DECAY_MS). */
+export const PACE_DECAY_MS = 2000;
+/** At the budget's floor, a read is at most the bytes the body has sent ÷ this (and at least SLOW_MIN). */
+export const SLOW_START_DIVISOR = 2;
+
+/** `bytes` rounded up to whole pages. */
+const pages = (bytes: number) => Math.ceil(bytes / PAGE) * PAGE;
+
+/** A consumer's pace: the bytes it took and the time it took them in (ms), both decayed. */
+export interface Pace {
+  bytes: number;
+  time: number;
+}
+
+/** Folds one chunk of `size` bytes that the consumer took in `waited` ms into `pace`. */
+export function foldPace(pace: Pace, size: number, waited: number): void {
+  const keep = Math.exp(-waited / PACE_DECAY_MS);
+  pace.bytes = pace.bytes * keep + size;
+  pace.time = pace.time * keep + waited;
+}
+
+/**
+ * The next read's size, at most `left` (the bytes the body still has to send): all of `left`
+ * when the body has sent nothing and `left` fits the budget's size (a bounded Range, a small
+ * file: one read); else the budget's size, capped at the budget's floor by the slow start (the
+ * bytes `sent` so far ÷ SLOW_START_DIVISOR, at least SLOW_MIN), and at most what the consumer
+ * takes in PACE_MS at its averaged `pace` (at least SLOW_MIN) once it has one.
+ */
+export function readSize(left: number, sent: number, budget: Pick<ReadBudget, 'chunk' | 'atFloor'>, pace: Pace): number {
+  const size = budget.chunk;
+  if (sent === 0 && left <= size) return left;
+  let cap = size;
+  if (budget.atFloor) cap = Math.min(cap, Math.max(SLOW_MIN, pages(sent / SLOW_START_DIVISOR)));
+  if (pace.time > 0) cap = Math.min(cap, Math.max(SLOW_MIN, pages((pace.bytes * PACE_MS) / pace.time)));
+  return Math.min(cap, left);
+}
 
 export class ReadBudget {
   readonly total: number;
@@ -67,6 +110,11 @@ export class ReadBudget {
   get chunk(): number {
     const share = Math.floor(this.total / Math.max(1, this.#open) / PAGE) * PAGE;
     return Math.min(this.max, Math.max(this.min, share));
+  }
+
+  /** True when the share per open body is down to `min`: from then on each body costs its own read, not a share. */
+  get atFloor(): boolean {
+    return this.chunk <= this.min;
   }
 
   /** Count one more open body; the returned function (idempotent) counts it out. */
@@ -101,9 +149,13 @@ export class FileBody extends Readable {
   readonly #leave: () => void;
   #position: number;
   #reading = false;
-  /** When the last chunk was pushed (ms, performance.now()) and its size: the consumer's pace. */
+  /** Bytes pushed so far. */
+  #sent = 0;
+  /** When the last chunk was pushed (ms, performance.now()) and its size, not yet in the pace. */
   #pushedAt = 0;
   #pushedSize = 0;
+  /** The consumer's averaged pace. */
+  readonly #pace: Pace = { bytes: 0, time: 0 };
   /** A destroy that waits for the read in flight: closing under it could let the number be reused. */
   #closeAfterRead: (() => void) | undefined;
 
@@ -118,11 +170,17 @@ export class FileBody extends Readable {
 
   override _read(): void {
     if (this.#reading) return;
-    const wanted = Math.min(this.#readSize(), this.#end - this.#position + 1);
-    if (wanted <= 0) {
+    const left = this.#end - this.#position + 1;
+    if (left <= 0) {
       this.push(null);
       return;
     }
+    if (this.#pushedSize > 0) {
+      // The consumer asks again: it took the last chunk in the time since it was pushed.
+      foldPace(this.#pace, this.#pushedSize, Math.max(performance.now() - this.#pushedAt, 0.001));
+      this.#pushedSize = 0;
+    }
+    const wanted = readSize(left, this.#sent, this.#budget, this.#pace);
     this.#reading = true;
     const buffer = Buffer.allocUnsafeSlow(wanted);
     read(this.#fd, buffer, 0, wanted, this.#position, (err, bytesRead) => {
@@ -140,19 +198,11 @@ export class FileBody extends Readable {
         return;
       }
       this.#position += bytesRead;
+      this.#sent += bytesRead;
       this.#pushedAt = performance.now();
       this.#pushedSize = bytesRead;
       this.push(bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead));
     });
-  }
-
-  /** The budget's size, or less for a consumer that takes less than that in PACE_MS. */
-  #readSize(): number {
-    const size = this.#budget.chunk;
-    if (this.#pushedSize === 0) return size;
-    const waited = performance.now() - this.#pushedAt;
-    const paced = Math.ceil((this.#pushedSize * PACE_MS) / Math.max(waited, 1) / PAGE) * PAGE;
-    return Math.min(size, Math.max(SLOW_MIN, paced));
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {

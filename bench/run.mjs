@@ -177,8 +177,15 @@ async function prepare() {
     s3call50: () => (s3call50 ??= cliAdd(s3Env(s3rver), { org: ORG, sid: 'call_bench50mbs3', to: TO, file: large })),
     /** The /media/{token} URL `server` (a recproxy in local or proxy mode) hands out for `row`, on its own address. */
     mediaUrlOf: async (server, row) => {
-      const answer = await probe(`${server.url}/api/calls/${row.call_sid}/recording/stream`, headers);
-      const { pathname, search } = new URL(JSON.parse(answer.body).data.url);
+      // A daemon just started on a loaded machine may shed its first request (503 SERVER_BUSY).
+      let answer = await probe(`${server.url}/api/calls/${row.call_sid}/recording/stream`, headers);
+      for (let i = 0; i < 5 && answer.status === 503; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1000 * Number(answer.headers['retry-after'] ?? 1)));
+        answer = await probe(`${server.url}/api/calls/${row.call_sid}/recording/stream`, headers);
+      }
+      const url = answer.status === 200 ? JSON.parse(answer.body).data?.url : undefined;
+      if (!url) throw new Error(`the stream endpoint answered ${answer.status} without a URL: ${answer.body.slice(0, 300)}`);
+      const { pathname, search } = new URL(url);
       return `${server.url}${pathname}${search}`;
     },
     auditFileReuse: async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FileBody, ReadBudget } from '../adapters/file-body.js';
+import { FileBody, ReadBudget, SLOW_MIN, foldPace, readSize, type Pace } from '../adapters/file-body.js';
 
 const KiB = 1024;
 const dir = await mkdtemp(join(tmpdir(), 'recproxy-file-body-'));
@@ -146,4 +146,65 @@ t.test('a body nobody reads stops reading: backpressure, not the whole file in m
   body.on('data', (chunk: Buffer) => rest.push(chunk));
   await new Promise((resolve) => body.once('end', resolve));
   t.equal(read + Buffer.concat(rest).length, data.length, 'then the rest, when asked');
+});
+
+t.test('the read size: one read for what fits, a slow start at the floor, the averaged pace', async (t) => {
+  t.equal(SLOW_MIN, 16 * KiB);
+  const floor = { chunk: 64 * KiB, atFloor: true }; // 2,000 bodies open: each at the budget's min
+  const roomy = { chunk: 512 * KiB, atFloor: false }; // 16 bodies open
+  const none = (): Pace => ({ bytes: 0, time: 0 });
+  t.equal(readSize(64 * KiB, 0, floor, none()), 64 * KiB, 'a 64 KiB Range at the floor: one read');
+  t.equal(readSize(2000, 0, floor, none()), 2000, 'a small file: one read');
+  t.equal(readSize(512 * KiB, 0, roomy, none()), 512 * KiB, 'a range of the budget size: one read');
+  t.equal(readSize(2048 * KiB, 0, roomy, none()), 512 * KiB, 'above the floor a body starts at the budget size');
+
+  // At the floor, a fast consumer's reads: at most half of what was sent, from 16 KiB up to the budget.
+  const sizes: number[] = [];
+  let sent = 0;
+  const fast = none();
+  for (let i = 0; i < 8; i++) {
+    const size = readSize(50 * 1024 * KiB - sent, sent, floor, fast);
+    sizes.push(size / KiB);
+    sent += size;
+    foldPace(fast, size, 0.05); // taken at once
+  }
+  t.same(sizes, [16, 16, 16, 24, 36, 56, 64, 64], 'slow start: the budget size within 7 reads');
+  t.equal(readSize(10 * KiB, sent, floor, fast), 10 * KiB, 'never past the end');
+
+  // A player at 16 KB/s whose client reads 64 KiB bursts: a 16 KiB chunk waits 1 s, then the
+  // burst takes the next three at once. The last chunk alone looks fast; the average does not.
+  const player: Pace = none();
+  foldPace(player, 16 * KiB, 1000);
+  for (let i = 0; i < 3; i++) foldPace(player, 16 * KiB, 0.05);
+  t.equal(readSize(50 * 1024 * KiB, 1024 * KiB, roomy, player), 16 * KiB, 'a bursty 16 KB/s player reads 16 KiB');
+  const single: Pace = none();
+  foldPace(single, 16 * KiB, 0.05);
+  t.equal(readSize(50 * 1024 * KiB, 1024 * KiB, roomy, single), 512 * KiB, 'the last chunk alone would say the budget size');
+
+  // 1 MB/s: 256 KB in PACE_MS (250 ms), whole pages.
+  const steady: Pace = none();
+  for (let i = 0; i < 10; i++) foldPace(steady, 100_000, 100);
+  t.equal(readSize(50 * 1024 * KiB, 1024 * KiB, roomy, steady), 248 * KiB);
+  // The pace decays: after a 10 s stall the read is 28 KiB, and 1 s at 50 MB/s later the budget size again.
+  foldPace(steady, 1024 * KiB, 10_000);
+  t.equal(readSize(50 * 1024 * KiB, 4096 * KiB, roomy, steady), 28 * KiB);
+  for (let i = 0; i < 100; i++) foldPace(steady, 512 * KiB, 10);
+  t.equal(readSize(50 * 1024 * KiB, 4096 * KiB, roomy, steady), 512 * KiB);
+});
+
+t.test('a body at the budget floor starts with 16 KiB reads; a 64 KiB Range is one read', async (t) => {
+  const budget = new ReadBudget({ total: 64 * KiB, min: 64 * KiB, max: 1024 * KiB });
+  t.ok(budget.atFloor);
+  const whole = await drain(new FileBody(openSync(file, 'r'), { budget }));
+  t.equal(whole[0]!.length, 16 * KiB, 'the first read of a long body at the floor');
+  t.ok(whole.every((c) => c.length <= 64 * KiB), 'none above the budget');
+  t.same(Buffer.concat(whole), data);
+  const range = await drain(new FileBody(openSync(file, 'r'), { start: 65536, end: 131071, budget }));
+  t.same(
+    range.map((c) => c.length),
+    [64 * KiB],
+    'one read',
+  );
+  t.same(Buffer.concat(range), data.subarray(65536, 131072));
+  t.notOk(new ReadBudget().atFloor, 'nobody open: not at the floor');
 });
