@@ -50,6 +50,17 @@ export async function collect(body: Readable, ms = 60_000): Promise<Buffer> {
   }
 }
 
+/** Resolves once `body` has delivered its first chunk, then pauses it; rejects if it closes first. */
+function firstChunk(body: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    body.once('data', () => {
+      body.pause();
+      resolve();
+    });
+    body.once('close', () => reject(new Error('the body closed before its first chunk')));
+  });
+}
+
 /** Every object `adapter.list(prefix)` yields. */
 export async function listAll(adapter: StorageAdapter, prefix: string): Promise<ListedObject[]> {
   const out: ListedObject[] = [];
@@ -340,17 +351,9 @@ export function adapterContract(t: Test, name: string, make: () => Promise<Contr
       const opened = await adapter.open(key, { hint: 'whole', signal: ac.signal });
       const body = opened.read({ signal: ac.signal });
       const settled = settle(body, 5000);
-      const during = new Promise<number | undefined>((resolve, reject) => {
-        body.once('data', () => {
-          body.pause();
-          void (connections?.() ?? Promise.resolve(undefined)).then((count) => {
-            ac.abort();
-            resolve(count);
-          });
-        });
-        body.once('close', () => reject(new Error('the body closed before its first chunk')));
-      });
-      const open = await during;
+      await firstChunk(body);
+      const open = await connections?.();
+      ac.abort();
       const { outcome } = await settled;
       t.not(outcome, 'hung', 'the body settles');
       t.not(outcome, 'end', 'the body does not complete');
@@ -565,13 +568,7 @@ export async function hungBackend(
   // Written with a roomy timeout: a busy machine may take more than a second per 5 MiB part.
   await make(backend.endpoint, 30_000).write('hung/big.wav', big, { contentType: 'audio/wav' });
   const { body } = await adapter.read('hung/big.wav');
-  await new Promise<void>((resolve, reject) => {
-    body.once('data', () => {
-      body.pause();
-      resolve();
-    });
-    body.once('close', () => reject(new Error('the body closed before its first chunk')));
-  });
+  await firstChunk(body);
   backend.pause();
   t.teardown(() => backend.resume());
   await t.rejects(collect(body), { code: 'STORAGE_UNAVAILABLE' }, 'a body being read when the server hangs fails');
