@@ -34,7 +34,7 @@ import { driverName, load, stopLoad } from './lib/load.mjs';
 import { onBenchNode } from './lib/runtime.mjs';
 import { killAllNow, sampleProcess, stopAll } from './lib/proc.mjs';
 import { evaluate, machineInfo, markdownTable, table } from './lib/report.mjs';
-import { nginxVersion, probe, startNginx, startNodePeer, startRecproxy } from './lib/servers.mjs';
+import { nginxVersion, probe, probeReady, startNginx, startNodePeer, startRecproxy } from './lib/servers.mjs';
 import { ingestRuns } from './lib/ingest.mjs';
 import { fileReuse, makeOldAudit } from './lib/audit-prune.mjs';
 import { ORG, scenarios } from './scenarios.mjs';
@@ -177,12 +177,7 @@ async function prepare() {
     s3call50: () => (s3call50 ??= cliAdd(s3Env(s3rver), { org: ORG, sid: 'call_bench50mbs3', to: TO, file: large })),
     /** The /media/{token} URL `server` (a recproxy in local or proxy mode) hands out for `row`, on its own address. */
     mediaUrlOf: async (server, row) => {
-      // A daemon just started on a loaded machine may shed its first request (503 SERVER_BUSY).
-      let answer = await probe(`${server.url}/api/calls/${row.call_sid}/recording/stream`, headers);
-      for (let i = 0; i < 5 && answer.status === 503; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 1000 * Number(answer.headers['retry-after'] ?? 1)));
-        answer = await probe(`${server.url}/api/calls/${row.call_sid}/recording/stream`, headers);
-      }
+      const answer = await probeReady(`${server.url}/api/calls/${row.call_sid}/recording/stream`, headers);
       const url = answer.status === 200 ? JSON.parse(answer.body).data?.url : undefined;
       if (!url) throw new Error(`the stream endpoint answered ${answer.status} without a URL: ${answer.body.slice(0, 300)}`);
       const { pathname, search } = new URL(url);
@@ -230,11 +225,7 @@ async function prepareRun(run, need) {
   const srv = await need(run.process ?? run.server);
   if (!srv) return undefined;
   const url = run.path !== undefined ? srv.url + run.path : await run.url();
-  let answer = await probe(url, run.headers);
-  // A server that has just started on a loaded machine may still be shedding load (503 SERVER_BUSY).
-  for (const until = Date.now() + 30_000; answer.status === 503 && Date.now() < until; answer = await probe(url, run.headers)) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  const answer = await probeReady(url, run.headers);
   const { status, length, json } = run.expect;
   const bad =
     answer.status !== status ||

@@ -93,3 +93,15 @@ export function probe(url, headers = {}, keep = 64 * 1024) {
     req.end();
   });
 }
+
+/**
+ * `probe`, sent again every 500 ms for up to 30 s while it answers 503: a server just started
+ * on a loaded machine may still be shedding load (SERVER_BUSY).
+ */
+export async function probeReady(url, headers = {}) {
+  let answer = await probe(url, headers);
+  for (const until = Date.now() + 30_000; answer.status === 503 && Date.now() < until; answer = await probe(url, headers)) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return answer;
+}
