@@ -1,23 +1,9 @@
 import t from 'tap';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { guardBody } from '../adapters/body-guard.js';
+import { settle } from './helpers/adapter-contract.js';
 
 const IDLE_MS = 100;
-
-/** How a body settles: its error, 'end', or 'hung' after `ms`. */
-function settle(body: Readable, ms: number): Promise<Error | 'end' | 'hung'> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve('hung'), ms);
-    body.once('error', (err: Error) => {
-      clearTimeout(timer);
-      resolve(err);
-    });
-    body.once('end', () => {
-      clearTimeout(timer);
-      resolve('end');
-    });
-  });
-}
 
 t.test('a backend silent for the idle time fails the body with StorageUnavailable', async (t) => {
   const source = new PassThrough();
@@ -25,8 +11,9 @@ t.test('a backend silent for the idle time fails the body with StorageUnavailabl
   source.write(Buffer.alloc(10));
   const chunks: Buffer[] = [];
   body.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const outcome = await settle(body, 20 * IDLE_MS);
-  t.match(outcome, { code: 'STORAGE_UNAVAILABLE', message: /no data from S3 for 100 ms/ });
+  const { outcome, error } = await settle(body, 20 * IDLE_MS);
+  t.equal(outcome, 'error');
+  t.match(error, { code: 'STORAGE_UNAVAILABLE', message: /no data from S3 for 100 ms/ });
   t.equal(Buffer.concat(chunks).length, 10, 'the bytes sent before the silence were delivered');
   t.ok(source.destroyed, 'the backend stream is destroyed');
 });
@@ -57,8 +44,9 @@ t.test('the idle timer fires while this clock says the backend was not yet idle 
   t.teardown(() => {
     performance.now = realNow;
   });
-  const outcome = await settle(body, 20 * IDLE_MS);
-  t.match(outcome, { code: 'STORAGE_UNAVAILABLE' }, 'the silent backend still fails the body');
+  const { outcome, error } = await settle(body, 20 * IDLE_MS);
+  t.equal(outcome, 'error');
+  t.match(error, { code: 'STORAGE_UNAVAILABLE' }, 'the silent backend still fails the body');
 });
 
 t.test('an abort destroys the backend and fails the body with its reason', async (t) => {
@@ -66,8 +54,8 @@ t.test('an abort destroys the backend and fails the body with its reason', async
   const ac = new AbortController();
   const body = guardBody(source, 'S3', IDLE_MS, ac.signal);
   const reason = new Error('client went away');
-  const outcome = settle(body, 20 * IDLE_MS);
+  const settled = settle(body, 20 * IDLE_MS);
   ac.abort(reason);
-  t.equal(await outcome, reason);
+  t.equal((await settled).error, reason);
   t.ok(source.destroyed);
 });

@@ -105,7 +105,7 @@ function failingStream(before: number, boom: Error, midway: () => Promise<void>)
 }
 
 /** How a body finished: 'end' (all data), 'error' or a bare 'close'; or 'hung'. */
-function settle(body: Readable, ms: number): Promise<{ outcome: 'end' | 'error' | 'close' | 'hung'; error?: Error }> {
+export function settle(body: Readable, ms: number): Promise<{ outcome: 'end' | 'error' | 'close' | 'hung'; error?: Error }> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ outcome: 'hung' }), ms);
     const done = (r: { outcome: 'end' | 'error' | 'close'; error?: Error }) => {
