@@ -115,6 +115,49 @@ t.test('stored fields, and query filters', async (t) => {
   t.equal((await log.query({ sid: 'call_1' })).length, 2, 'a repeated query shape reuses its statement');
 });
 
+t.test("a principal's repeated stream-URL requests within a batch are one row with a count", async (t) => {
+  for (const background of [false, true]) {
+    const { db } = await fileDb(t);
+    const log = new SqliteAuditLog(db, { background, flushIntervalMs: 60_000, waitMs: 60_000 });
+    const at = (ms: number) => new Date(Date.UTC(2025, 2, 1, 10, 0, 0, ms));
+    const url = (over: Partial<AuditEntry>) => entry({ action: 'stream_url', bytes: null, ...over });
+    for (let i = 0; i < 5; i++) log.record(url({ at: at(i) }));
+    log.record(url({ at: at(5), principal: 'keyid0000002' }));
+    log.record(url({ at: at(6), client: '10.0.0.9' }));
+    log.record(url({ at: at(7), callSid: 'call_2' }));
+    log.record(url({ at: at(8), org: 'org_b' }));
+    log.record(url({ at: at(9), status: 500 }));
+    log.record(entry({ at: at(10) }));
+    log.record(entry({ at: at(11) }));
+    t.equal(log.pending, 8, `${background ? 'background' : 'in-line'}: one pending row for the five repeats`);
+    const rows = await log.query({ order: 'asc' });
+    t.same(
+      rows.map((r) => [r.at, r.action, r.count]),
+      [
+        [at(0).toISOString(), 'stream_url', 5],
+        [at(5).toISOString(), 'stream_url', 1],
+        [at(6).toISOString(), 'stream_url', 1],
+        [at(7).toISOString(), 'stream_url', 1],
+        [at(8).toISOString(), 'stream_url', 1],
+        [at(9).toISOString(), 'stream_url', 1],
+        [at(10).toISOString(), 'download', undefined],
+        [at(11).toISOString(), 'download', undefined],
+      ],
+      "the first request's time and the count; another principal, client, call, organization or status is a row of its own; reads are a row each",
+    );
+    t.notOk('count' in rows[6]!, 'a read row has no count');
+    log.record(url({ at: at(20) }));
+    log.record(url({ at: at(21) }));
+    t.same(
+      (await log.query({ action: 'stream_url', since: at(20) })).map((r) => [r.at, r.count]),
+      [[at(20).toISOString(), 2]],
+      'after a write, the next repeats start a new row',
+    );
+    t.equal((await log.query({ action: 'stream_url' })).reduce((n, r) => n + r.count!, 0), 12, 'every request counted once');
+    await log.close();
+  }
+});
+
 t.test('a failed flush keeps the entries, reports, and retries', async (t) => {
   const db = freshDb();
   const errors: unknown[] = [];

@@ -32,7 +32,7 @@ const AuditBody = Type.Object({
       client: Type.Union([Type.String(), Type.Null()]),
       status: Type.Union([Type.Integer(), Type.Null()]),
       bytes: Type.Union([Type.Integer(), Type.Null()]),
-      // Denied rows only: the error code, and how many attempts the row counts.
+      // The error code: denied rows only. How many requests the row counts: denied and stream_url rows.
       code: Type.Optional(Type.String()),
       count: Type.Optional(Type.Integer()),
     }),

@@ -264,6 +264,8 @@ export interface DeniedAttempt {
 /**
  * A row as stored. `at` is an ISO 8601 UTC timestamp with milliseconds. Denied rows
  * (`action: 'denied'`) also carry `code` and `count`, and may have no organization or call.
+ * Stream-URL rows carry `count`: a principal's identical requests recorded within one write
+ * batch are one row (`record`).
  */
 export interface AuditRow {
   id: number;
@@ -304,7 +306,11 @@ export interface AuditPruneOptions {
 }
 
 export interface AuditSink {
-  /** Queues one entry; never throws, never waits for the disk. After `close()` it is counted in `dropped`. */
+  /**
+   * Queues one entry; never throws, never waits for the disk. After `close()` it is counted in
+   * `dropped`. A stream-URL entry identical but for its time to one still queued is counted in
+   * that one's row.
+   */
   record(entry: AuditEntry): void;
   /**
    * Counts one denied attempt (per client address, code and minute, bounded); never throws,

@@ -123,7 +123,7 @@ export function fillSqliteAudit(path: string, count: number, first: Date): void 
       for (let k = done; k < Math.min(count, done + BATCH); k++) {
         const read = k % 3 !== 0;
         rows.push([new Date(first.getTime() + k * 10).toISOString(), read ? 'media' : 'stream_url', `org_${k % 20}`,
-          `call_${(k * 7919) % 200_000}x`, 'a1b2c3d4e5f6', `203.0.113.${k % 250}`, read ? 206 : 200, read ? 65536 : null]);
+          `call_${(k * 7919) % 200_000}x`, 'a1b2c3d4e5f6', `203.0.113.${k % 250}`, read ? 206 : 200, read ? 65536 : null, 1]);
       }
       insert(rows);
     }
