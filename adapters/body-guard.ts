@@ -1,6 +1,7 @@
 /** The read-body guard shared by the network adapters (s3, minio). */
 import { Readable } from 'node:stream';
 import { StorageUnavailable } from '../src/core/errors.js';
+import type { PaceReport } from './paced-agent.js';
 
 /**
  * Guard a backend body: backend errors become StorageUnavailable; the caller's abort destroys
@@ -12,13 +13,18 @@ import { StorageUnavailable } from '../src/core/errors.js';
  * no more than one chunk (highWaterMark 0) and pauses the backend stream until the consumer asks
  * again, so the backend's socket stops being read and TCP backpressure reaches the backend. It
  * used to buffer 256 KiB per body: a player at 16 KB/s held ~480 KB of RSS in S3 proxy mode.
+ *
+ * `pace`, when the source is read from a PacedAgent's socket (adapters/paced-agent.ts): the guard
+ * tells it each chunk it hands on and each time its consumer asks again, so the socket's reads
+ * follow the consumer's pace; it is released when the body closes.
  */
-export function guardBody(source: Readable, backend: string, idleMs: number, signal?: AbortSignal): Readable {
+export function guardBody(source: Readable, backend: string, idleMs: number, signal?: AbortSignal, pace?: PaceReport): Readable {
   /** A chunk waits for the consumer: the backend is paused on purpose, its silence is not a stall. */
   let held = false;
   const guard = new Readable({
     highWaterMark: 0,
     read: () => {
+      pace?.asked();
       held = false;
       source.resume();
     },
@@ -46,6 +52,7 @@ export function guardBody(source: Readable, backend: string, idleMs: number, sig
   source.on('data', (chunk: Buffer) => {
     lastData = performance.now();
     timer.refresh();
+    pace?.pushed(chunk.length);
     if (!guard.push(chunk)) {
       held = true;
       source.pause();
@@ -61,6 +68,7 @@ export function guardBody(source: Readable, backend: string, idleMs: number, sig
   });
   guard.once('close', () => {
     clearTimeout(timer);
+    pace?.release();
     signal?.removeEventListener('abort', onAbort);
     if (!source.destroyed) source.destroy();
   });

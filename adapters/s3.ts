@@ -46,6 +46,8 @@ import type {
   ListedObject, ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
+import { ReadBudget } from './file-body.js';
+import { PacedAgent, pacerOf } from './paced-agent.js';
 import { heldObject, type HeldBody } from './held-body.js';
 
 export interface S3AdapterOptions {
@@ -61,6 +63,8 @@ export interface S3AdapterOptions {
   timeoutMs: number;
   /** Keys per ListObjectsV2 page (1-1000, S3's maximum and the default); the tests page with a few. */
   listPageSize?: number;
+  /** The read budget of the bodies' sockets over plain http (adapters/paced-agent.ts); default: ReadBudget's defaults. */
+  readBudget?: ReadBudget;
 }
 
 interface Identity { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }
@@ -110,8 +114,12 @@ export class S3Adapter implements StorageAdapter {
     this.internal = targetOf(options.endpoint, options);
     // The bytes' GETs: keep-alive, and no cap on sockets: a listener holds its GET open for as
     // long as it plays (16 KB/s: an hour for a 57 MB recording), so a cap of 50 (the SDK's) made
-    // the 51st listener wait for the first to finish. At most 256 idle sockets are kept.
-    this.agent = new (this.internal.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+    // the 51st listener wait for the first to finish. At most 256 idle sockets are kept. Over plain
+    // http each socket's reads follow its body's consumer (adapters/paced-agent.ts).
+    const agentOptions = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 };
+    this.agent = this.internal.protocol === 'https:'
+      ? new https.Agent(agentOptions)
+      : new PacedAgent(agentOptions, options.readBudget ?? new ReadBudget());
   }
 
   /**
@@ -368,7 +376,7 @@ export class S3Adapter implements StorageAdapter {
       res.destroy();
       throw err;
     }
-    return { ...fetched, body: guardBody(res, 'S3', this.timeoutMs, signal) };
+    return { ...fetched, body: guardBody(res, 'S3', this.timeoutMs, signal, pacerOf(res)?.track(res)) };
   }
 
   /** Credentials from the client's provider, cached until 5 minutes before they expire. */
