@@ -15,8 +15,9 @@ import type { PaceReport } from './paced-agent.js';
  * used to buffer 256 KiB per body: a player at 16 KB/s held ~480 KB of RSS in S3 proxy mode.
  *
  * `pace`, when the source is read from a PacedAgent's socket (adapters/paced-agent.ts): the guard
- * tells it each chunk it hands on and each time its consumer asks again, so the socket's reads
- * follow the consumer's pace; it is released when the body closes.
+ * tells it each chunk it hands on, each time its consumer asks again (so the socket's reads follow
+ * the consumer's pace) and when the consumer stops (the socket stops being read); it is released
+ * when the body closes.
  */
 export function guardBody(source: Readable, backend: string, idleMs: number, signal?: AbortSignal, pace?: PaceReport): Readable {
   /** A chunk waits for the consumer: the backend is paused on purpose, its silence is not a stall. */
@@ -53,9 +54,12 @@ export function guardBody(source: Readable, backend: string, idleMs: number, sig
     lastData = performance.now();
     timer.refresh();
     pace?.pushed(chunk.length);
-    if (!guard.push(chunk)) {
+    // Also when the chunk went straight to a consumer that stopped on it (a pipe whose destination
+    // is full pauses the guard): the backend's next chunk would only wait here.
+    if (!guard.push(chunk) || guard.readableFlowing !== true) {
       held = true;
       source.pause();
+      pace?.stop();
     }
   });
   source.once('end', () => {

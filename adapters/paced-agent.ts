@@ -11,8 +11,11 @@
  * pace). Node's own HTTP parser still reads the socket: the http client consumes a socket through
  * its 'data' events (lib/_http_client.js, Node 20 and 24), and each read is pushed as the socket's
  * data, as net.Socket does by default (lib/internal/stream_base_commons.js onStreamRead).
- * Backpressure is unchanged and sharper: with `onread`, net.Socket's pause() stops reading the
- * handle at once (lib/net.js), where a default socket reads one more chunk into its own buffer.
+ * Backpressure is sharper: with `onread`, net.Socket's pause() stops reading the handle at once
+ * (lib/net.js), where a default socket reads one more chunk into its own buffer; the socket and
+ * its responses have a highWaterMark of 0 (nothing read ahead); and the body guard pauses the
+ * socket as soon as its consumer stops (`PaceReport.stop`). So a slow listener's body holds no
+ * chunk in the proxy beyond the one its client socket has not sent, as a local file's body.
  *
  * Every socket reads into one shared buffer, and each read is copied out at its exact size: reads
  * run one at a time on this thread and the copy is taken before anything else runs, so the shared
@@ -36,6 +39,11 @@ export interface PaceReport {
   pushed(size: number): void;
   /** The consumer asks for more: it took the last chunk in the time since it was pushed. */
   asked(): void;
+  /**
+   * The consumer stopped taking chunks: stop reading the socket now (the response resumes it when
+   * the consumer reads it again), so nothing more is read than the chunk the consumer refused.
+   */
+  stop(): void;
   /** The body is done (idempotent): it no longer counts in the budget, and reports are ignored. */
   release(): void;
 }
@@ -94,6 +102,11 @@ export class Pacer {
         foldPace(this.#pace, this.#pushedSize, Math.max(performance.now() - this.#pushedAt, 0.001));
         this.#pushedSize = 0;
       },
+      stop: () => {
+        // Not after the response is complete: the socket may be back in the agent's pool, and
+        // node resumes it only when a response completes (lib/_http_common.js).
+        if (current() && !res.complete) res.socket?.pause();
+      },
       release: leave,
     };
   }
@@ -122,6 +135,9 @@ export class PacedAgent extends http.Agent {
     const pacer = new Pacer(budget);
     const socket: PacedSocket = net.connect({
       ...options,
+      // Nothing read ahead: a paused socket reads no more, and its responses (an IncomingMessage
+      // takes the socket's highWaterMark, lib/_http_incoming.js) hold no chunk ahead of their consumer.
+      readableHighWaterMark: 0,
       onread: {
         // Called when the socket connects and after each read: the view the next read fills.
         buffer: () => slab.subarray(0, pacer.nextSize()),
@@ -132,7 +148,8 @@ export class PacedAgent extends http.Agent {
           return socket.push(chunk);
         },
       },
-    } as net.NetConnectOpts);
+      // net.Socket passes its options to stream.Duplex, which takes readableHighWaterMark (@types/node omits it).
+    } as unknown as net.NetConnectOpts);
     socket[kPacer] = pacer;
     return socket;
   }
