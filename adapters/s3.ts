@@ -63,7 +63,7 @@ export interface S3AdapterOptions {
   timeoutMs: number;
   /** Keys per ListObjectsV2 page (1-1000, S3's maximum and the default); the tests page with a few. */
   listPageSize?: number;
-  /** The read budget of the bodies' sockets over plain http (adapters/paced-agent.ts); default: ReadBudget's defaults. */
+  /** The read budget of the bodies' sockets over plain http (adapters/paced-agent.ts); default S3_READ_BUDGET's. */
   readBudget?: ReadBudget;
 }
 
@@ -80,6 +80,12 @@ const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 const CREDENTIAL_REFRESH_MARGIN_MS = 5 * 60 * 1000;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const ATTEMPTS = 2;
+/**
+ * Backend socket reads of 16 KiB (a slow consumer, a young body) to 64 KiB (node's own read size):
+ * a fast download reads as it did with node's sockets. Reads of up to 1 MiB (a local file's
+ * budget) tripled the CPU per request of `BENCH_ONLY=s3-download-2mb` (BENCHMARKS.md).
+ */
+const S3_READ_BUDGET = { min: 64 * 1024, max: 64 * 1024 };
 
 export class S3Adapter implements StorageAdapter {
   readonly name = 's3';
@@ -119,7 +125,7 @@ export class S3Adapter implements StorageAdapter {
     const agentOptions = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 };
     this.agent = this.internal.protocol === 'https:'
       ? new https.Agent(agentOptions)
-      : new PacedAgent(agentOptions, options.readBudget ?? new ReadBudget());
+      : new PacedAgent(agentOptions, options.readBudget ?? new ReadBudget(S3_READ_BUDGET));
   }
 
   /**

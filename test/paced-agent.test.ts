@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import type { Agent, IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { S3Adapter } from '../adapters/s3.js';
 import { ReadBudget, SLOW_MIN } from '../adapters/file-body.js';
 import { Pacer } from '../adapters/paced-agent.js';
@@ -69,6 +69,35 @@ t.test('a range is served whole through a paced socket', async (t) => {
   const { meta, body } = await adapter.read('recordings/range.wav', { range: { start: 1000, end: 200_999 } });
   t.equal(meta.size, object.length);
   t.same(Buffer.concat(await chunksOf(body)), object.subarray(1000, 201_000));
+});
+
+t.test('a consumer that stops: the socket stops being read, nothing is held between it and the consumer', async (t) => {
+  const adapter = adapterFor(t, new ReadBudget());
+  const object = randomBytes(4096 * KiB);
+  await adapter.write('recordings/stop.wav', object, { contentType: 'audio/wav' });
+  const { body } = await adapter.read('recordings/stop.wav');
+  const agent = (adapter as unknown as { agent: Agent }).agent;
+  const [socket] = Object.values(agent.sockets).flat();
+  let taken = 0;
+  let release: (() => void) | undefined;
+  const firstWrite = new Promise<void>((resolve) => {
+    body.pipe(new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _encoding, callback) {
+        taken += chunk.length;
+        release = callback; // a client that stops reading: the callback waits
+        resolve();
+      },
+    }));
+  });
+  await firstWrite;
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve)); // let a read-ahead happen, if any
+  t.ok(socket!.isPaused(), 'the socket is paused');
+  t.equal(body.readableLength, 0, 'the body holds no chunk');
+  const headers = socket!.bytesRead - taken;
+  t.ok(headers > 0 && headers < 2048, `the socket read only the headers beyond what the consumer took (${headers} bytes)`);
+  release!();
+  t.teardown(() => body.destroy());
 });
 
 /** A stand-in for the response a pacer serves: only `complete` is read. */
