@@ -1,6 +1,6 @@
 /**
  * A keep-alive http.Agent whose sockets read the backend at the pace of the body's consumer (#13),
- * for the S3 adapter's GETs over plain http (an on-prem S3-compatible server).
+ * for the network adapters' GETs (s3, minio) over plain http (an on-prem S3-compatible server).
  *
  * Without it a backend socket is read in reads of up to 64 KiB whatever the listener's pace: after
  * a pause the kernel has that much queued, and each such chunk waits in the proxy (in the body,
@@ -47,6 +47,13 @@ export interface PaceReport {
   /** The body is done (idempotent): it no longer counts in the budget, and reports are ignored. */
   release(): void;
 }
+
+/**
+ * Backend socket reads of 16 KiB (a slow consumer, a young body) to 64 KiB (node's own read size):
+ * a fast download reads as it did with node's sockets. Reads of up to 1 MiB (a local file's
+ * budget) tripled the CPU per request of `BENCH_ONLY=s3-download-2mb` (BENCHMARKS.md).
+ */
+export const S3_READ_BUDGET = { min: 64 * 1024, max: 64 * 1024 };
 
 const kPacer = Symbol('recproxy.pacer');
 type PacedSocket = net.Socket & { [kPacer]?: Pacer };

@@ -47,7 +47,7 @@ import type {
 } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
 import { ReadBudget } from './file-body.js';
-import { PacedAgent, pacerOf } from './paced-agent.js';
+import { PacedAgent, S3_READ_BUDGET, pacerOf } from './paced-agent.js';
 import { heldObject, type HeldBody } from './held-body.js';
 
 export interface S3AdapterOptions {
@@ -80,12 +80,6 @@ const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 const CREDENTIAL_REFRESH_MARGIN_MS = 5 * 60 * 1000;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const ATTEMPTS = 2;
-/**
- * Backend socket reads of 16 KiB (a slow consumer, a young body) to 64 KiB (node's own read size):
- * a fast download reads as it did with node's sockets. Reads of up to 1 MiB (a local file's
- * budget) tripled the CPU per request of `BENCH_ONLY=s3-download-2mb` (BENCHMARKS.md).
- */
-const S3_READ_BUDGET = { min: 64 * 1024, max: 64 * 1024 };
 
 export class S3Adapter implements StorageAdapter {
   readonly name = 's3';
