@@ -9,10 +9,10 @@
  * as a local file's body (adapters/file-body.ts `readSize`: the budget's share per open body, a
  * slow start at the budget's floor, at most what the consumer takes in PACE_MS at its averaged
  * pace). Node's own HTTP parser still reads the socket: the http client consumes a socket through
- * its 'data' events (lib/_http_client.js, Node 20 and 24), and each read is pushed as the socket's
- * data, as net.Socket does by default (lib/internal/stream_base_commons.js onStreamRead).
- * Backpressure is sharper: with `onread`, net.Socket's pause() stops reading the handle at once
- * (lib/net.js), where a default socket reads one more chunk into its own buffer; the socket and
+ * its 'data' events (node 20 and 24 alike), and each read is pushed as the socket's data, as
+ * net.Socket does by default.
+ * Backpressure is sharper: with `onread`, net.Socket's pause() stops reading the handle at once,
+ * where a default socket reads one more chunk into its own buffer; the socket and
  * its responses have a highWaterMark of 0 (nothing read ahead); and the body guard pauses the
  * socket as soon as its consumer stops (`PaceReport.stop`). So a slow listener's body holds no
  * chunk in the proxy beyond the one its client socket has not sent, as a local file's body.
@@ -26,8 +26,8 @@
  * once that response is complete, the next read is sized as a fresh body's, so a pooled socket
  * starts each later GET with a fresh pace.
  *
- * Not for https: a TLS socket hands its data on in records of at most 16 KiB
- * (src/crypto/crypto_tls.cc kClearOutChunkSize), so it keeps node's sockets.
+ * Not for https: a TLS socket's reads are its TLS layer's (node's TCP reads under it, decrypted and
+ * handed on in pieces of at most 16 KiB), which `onread` does not size; it keeps node's sockets.
  */
 import http, { type IncomingMessage } from 'node:http';
 import net from 'node:net';
@@ -111,7 +111,7 @@ export class Pacer {
       },
       stop: () => {
         // Not after the response is complete: the socket may be back in the agent's pool, and
-        // node resumes it only when a response completes (lib/_http_common.js).
+        // node's http client resumes it only when a response completes.
         if (current() && !res.complete) res.socket?.pause();
       },
       release: leave,
@@ -143,7 +143,7 @@ export class PacedAgent extends http.Agent {
     const socket: PacedSocket = net.connect({
       ...options,
       // Nothing read ahead: a paused socket reads no more, and its responses (an IncomingMessage
-      // takes the socket's highWaterMark, lib/_http_incoming.js) hold no chunk ahead of their consumer.
+      // takes the socket's highWaterMark) hold no chunk ahead of their consumer.
       readableHighWaterMark: 0,
       onread: {
         // Called when the socket connects and after each read: the view the next read fills.
