@@ -10,8 +10,9 @@
  * - signedUrl signs locally with one SignatureV4: no request, ~0.04 ms, and byte-identical
  *   to `getSignedUrl` for the same GetObject input and date.
  * - Bytes (read, open) bypass the SDK: one GET signed with the same SignatureV4 (headers,
- *   session token included) and sent with node:http(s) on the adapter's keep-alive Agent, to
- *   the host and path the SDK would use. The SDK's GetObject middleware stack was a quarter of
+ *   session token included) and sent with node:http(s) on the adapter's keep-alive Agent (over
+ *   plain http a PacedAgent: the socket is read at the body consumer's pace, adapters/paced-agent.ts),
+ *   to the host and path the SDK would use. The SDK's GetObject middleware stack was a quarter of
  *   the daemon's CPU per download. Same rules as the SDK: connect + response headers within
  *   timeoutMs, 2 attempts (network errors before the headers, 5xx), error codes from the
  *   XML body (`<Code>NoSuchBucket</Code>` vs `NoSuchKey`). `open` with a hint is that one GET
