@@ -1,6 +1,7 @@
 /** The read-body guard shared by the network adapters (s3, minio). */
 import { Readable } from 'node:stream';
 import { StorageUnavailable } from '../src/core/errors.js';
+import type { PaceReport } from './paced-agent.js';
 
 /**
  * Guard a backend body: backend errors become StorageUnavailable; the caller's abort destroys
@@ -12,13 +13,19 @@ import { StorageUnavailable } from '../src/core/errors.js';
  * no more than one chunk (highWaterMark 0) and pauses the backend stream until the consumer asks
  * again, so the backend's socket stops being read and TCP backpressure reaches the backend. It
  * used to buffer 256 KiB per body: a player at 16 KB/s held ~480 KB of RSS in S3 proxy mode.
+ *
+ * `pace`, when the source is read from a PacedAgent's socket (adapters/paced-agent.ts): the guard
+ * tells it each chunk it hands on, each time its consumer asks again (so the socket's reads follow
+ * the consumer's pace) and when the consumer stops (the socket stops being read); it is released
+ * when the body closes.
  */
-export function guardBody(source: Readable, backend: string, idleMs: number, signal?: AbortSignal): Readable {
+export function guardBody(source: Readable, backend: string, idleMs: number, signal?: AbortSignal, pace?: PaceReport): Readable {
   /** A chunk waits for the consumer: the backend is paused on purpose, its silence is not a stall. */
   let held = false;
   const guard = new Readable({
     highWaterMark: 0,
     read: () => {
+      pace?.asked();
       held = false;
       source.resume();
     },
@@ -46,9 +53,13 @@ export function guardBody(source: Readable, backend: string, idleMs: number, sig
   source.on('data', (chunk: Buffer) => {
     lastData = performance.now();
     timer.refresh();
-    if (!guard.push(chunk)) {
+    pace?.pushed(chunk.length);
+    // Also when the chunk went straight to a consumer that stopped on it (a pipe whose destination
+    // is full pauses the guard): the backend's next chunk would only wait here.
+    if (!guard.push(chunk) || guard.readableFlowing !== true) {
       held = true;
       source.pause();
+      pace?.stop();
     }
   });
   source.once('end', () => {
@@ -61,6 +72,7 @@ export function guardBody(source: Readable, backend: string, idleMs: number, sig
   });
   guard.once('close', () => {
     clearTimeout(timer);
+    pace?.release();
     signal?.removeEventListener('abort', onAbort);
     if (!source.destroyed) source.destroy();
   });

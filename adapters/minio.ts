@@ -36,6 +36,8 @@ import type {
   ListedObject, ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
+import { ReadBudget } from './file-body.js';
+import { PacedAgent, S3_READ_BUDGET, pacerOf } from './paced-agent.js';
 import { heldObject } from './held-body.js';
 
 export interface MinioAdapterOptions {
@@ -78,7 +80,9 @@ export class MinioAdapter implements StorageAdapter {
     this.timeoutMs = options.timeoutMs;
     this.listPageSize = Math.min(Math.max(1, Math.floor(options.listPageSize ?? 1000)), 1000);
     const internal = endpointOf(options.endpoint);
-    this.agent = new (internal.useSSL ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 50 });
+    // Over plain http each socket's reads follow its body's consumer (adapters/paced-agent.ts, as in s3.ts).
+    const agentOptions = { keepAlive: true, maxSockets: 50 };
+    this.agent = internal.useSSL ? new https.Agent(agentOptions) : new PacedAgent(agentOptions, new ReadBudget(S3_READ_BUDGET));
     const keys = { accessKey: options.accessKey, secretKey: options.secretKey, region: options.region };
     this.client = new Client({
       ...internal, ...keys,
@@ -123,7 +127,7 @@ export class MinioAdapter implements StorageAdapter {
       if (range && !sameRange(span, range)) {
         throw new StorageUnavailable(`MinIO answered ${res.headers['content-range'] ?? `${res.statusCode} without Content-Range`} for bytes ${range.start}-${range.end}`);
       }
-      return { meta, body: guardBody(res, 'MinIO', this.timeoutMs, signal) };
+      return { meta, body: guardBody(res, 'MinIO', this.timeoutMs, signal, pacerOf(res)?.track(res)) };
     } catch (err) {
       res.destroy();
       throw err;
@@ -154,7 +158,7 @@ export class MinioAdapter implements StorageAdapter {
       res.destroy();
       throw err;
     }
-    return heldObject(fetched.meta, { span: fetched.span, body: guardBody(res, 'MinIO', this.timeoutMs, signal) }, signal);
+    return heldObject(fetched.meta, { span: fetched.span, body: guardBody(res, 'MinIO', this.timeoutMs, signal, pacerOf(res)?.track(res)) }, signal);
   }
 
   /**

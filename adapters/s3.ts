@@ -10,8 +10,9 @@
  * - signedUrl signs locally with one SignatureV4: no request, ~0.04 ms, and byte-identical
  *   to `getSignedUrl` for the same GetObject input and date.
  * - Bytes (read, open) bypass the SDK: one GET signed with the same SignatureV4 (headers,
- *   session token included) and sent with node:http(s) on the adapter's keep-alive Agent, to
- *   the host and path the SDK would use. The SDK's GetObject middleware stack was a quarter of
+ *   session token included) and sent with node:http(s) on the adapter's keep-alive Agent (over
+ *   plain http a PacedAgent: the socket is read at the body consumer's pace, adapters/paced-agent.ts),
+ *   to the host and path the SDK would use. The SDK's GetObject middleware stack was a quarter of
  *   the daemon's CPU per download. Same rules as the SDK: connect + response headers within
  *   timeoutMs, 2 attempts (network errors before the headers, 5xx), error codes from the
  *   XML body (`<Code>NoSuchBucket</Code>` vs `NoSuchKey`). `open` with a hint is that one GET
@@ -46,6 +47,8 @@ import type {
   ListedObject, ObjectMeta, OpenOptions, OpenedObject, ReadOptions, ReadResult, SignOptions, SignedUrl, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
+import { ReadBudget } from './file-body.js';
+import { PacedAgent, S3_READ_BUDGET, pacerOf } from './paced-agent.js';
 import { heldObject, type HeldBody } from './held-body.js';
 
 export interface S3AdapterOptions {
@@ -61,6 +64,8 @@ export interface S3AdapterOptions {
   timeoutMs: number;
   /** Keys per ListObjectsV2 page (1-1000, S3's maximum and the default); the tests page with a few. */
   listPageSize?: number;
+  /** The read budget of the bodies' sockets over plain http (adapters/paced-agent.ts); default S3_READ_BUDGET's. */
+  readBudget?: ReadBudget;
 }
 
 interface Identity { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }
@@ -110,8 +115,12 @@ export class S3Adapter implements StorageAdapter {
     this.internal = targetOf(options.endpoint, options);
     // The bytes' GETs: keep-alive, and no cap on sockets: a listener holds its GET open for as
     // long as it plays (16 KB/s: an hour for a 57 MB recording), so a cap of 50 (the SDK's) made
-    // the 51st listener wait for the first to finish. At most 256 idle sockets are kept.
-    this.agent = new (this.internal.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+    // the 51st listener wait for the first to finish. At most 256 idle sockets are kept. Over plain
+    // http each socket's reads follow its body's consumer (adapters/paced-agent.ts).
+    const agentOptions = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 };
+    this.agent = this.internal.protocol === 'https:'
+      ? new https.Agent(agentOptions)
+      : new PacedAgent(agentOptions, options.readBudget ?? new ReadBudget(S3_READ_BUDGET));
   }
 
   /**
@@ -368,7 +377,7 @@ export class S3Adapter implements StorageAdapter {
       res.destroy();
       throw err;
     }
-    return { ...fetched, body: guardBody(res, 'S3', this.timeoutMs, signal) };
+    return { ...fetched, body: guardBody(res, 'S3', this.timeoutMs, signal, pacerOf(res)?.track(res)) };
   }
 
   /** Credentials from the client's provider, cached until 5 minutes before they expire. */
