@@ -1,7 +1,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { appendFile, mkdir, mkdtemp, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -45,6 +45,51 @@ t.test('the local adapter never leaves its root', async (t) => {
   await t.rejects(a.read('adir'), { code: 'OBJECT_NOT_FOUND' }, 'a directory is not an object');
   await t.rejects(a.stat('adir'), { code: 'OBJECT_NOT_FOUND' }, 'a directory has no metadata either');
   await t.rejects(a.open('adir'), { code: 'OBJECT_NOT_FOUND' }, 'nor can it be opened');
+});
+
+t.test('open remembers a file it found inside the root, and opens nothing else by that path without the check', async (t) => {
+  const base = await mkdtemp(join(tmpdir(), 'recproxy-local-'));
+  t.teardown(() => rm(base, { recursive: true, force: true }));
+  const root = join(base, 'root');
+  const outside = join(base, 'outside');
+  await mkdir(join(root, 'd'), { recursive: true });
+  await mkdir(outside);
+  await writeFile(join(outside, 'a.wav'), 'outside bytes');
+  await writeFile(join(outside, 'secret.wav'), 'secret');
+  const a = new LocalAdapter({ root });
+  const text = async (key: string) => {
+    const chunks: Buffer[] = [];
+    for await (const c of (await a.open(key)).read()) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString();
+  };
+
+  await writeFile(join(root, 'd', 'a.wav'), 'inside');
+  t.equal(await text('d/a.wav'), 'inside', 'found by the full check');
+  t.equal(await text('d/a.wav'), 'inside', 'opened again, the same file');
+  await appendFile(join(root, 'd', 'a.wav'), ' and more');
+  t.equal(await text('d/a.wav'), 'inside and more', 'written in place: checked again, served');
+
+  // The directory moved away and replaced by a link out of the root, to a file of the same name.
+  await rename(join(root, 'd'), join(base, 'moved'));
+  await symlink(outside, join(root, 'd'));
+  await t.rejects(a.open('d/a.wav'), { code: 'INVALID_STORAGE_KEY' }, 'a path that now leads out of the root is refused');
+  await rm(join(root, 'd'));
+  await rename(join(base, 'moved'), join(root, 'd'));
+
+  t.equal(await text('d/a.wav'), 'inside and more', 'back: found again');
+  await rm(join(root, 'd', 'a.wav'));
+  await symlink(join(outside, 'secret.wav'), join(root, 'd', 'a.wav'));
+  await t.rejects(a.open('d/a.wav'), { code: 'INVALID_STORAGE_KEY' }, 'the file replaced by a link out of the root is refused');
+  await rm(join(root, 'd', 'a.wav'));
+  await t.rejects(a.open('d/a.wav'), { code: 'OBJECT_NOT_FOUND' }, 'then gone: not found');
+  await writeFile(join(root, 'd', 'a.wav'), 'new file');
+  t.equal(await text('d/a.wav'), 'new file', 'a new file at the path: its own bytes');
+  await symlink(join(root, 'd', 'a.wav'), join(root, 'ok-link.wav'));
+  t.equal(await text('ok-link.wav'), 'new file', 'a link inside the root: served');
+  t.equal(await text('ok-link.wav'), 'new file', 'and again');
+  await rm(join(root, 'ok-link.wav'));
+  await symlink(join(outside, 'secret.wav'), join(root, 'ok-link.wav'));
+  await t.rejects(a.open('ok-link.wav'), { code: 'INVALID_STORAGE_KEY' }, 'that link pointed out of the root: refused');
 });
 
 t.test('open: one lookup, the bytes of that version, ranges, release without reading', async (t) => {
