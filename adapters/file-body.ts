@@ -89,6 +89,38 @@ export function readSize(left: number, sent: number, budget: Pick<ReadBudget, 'c
   return Math.min(cap, left);
 }
 
+/**
+ * One body's consumer as its read sizes see it: the bytes sent, the chunk handed on and not yet
+ * asked past, and the averaged pace. Used by FileBody and by the S3 sockets' pacer
+ * (adapters/paced-agent.ts), so both size reads by one rule.
+ */
+export class ConsumerPace {
+  #sent = 0;
+  /** When the last chunk was handed on (ms, performance.now()) and its size, not yet in the pace. */
+  #pushedAt = 0;
+  #pushedSize = 0;
+  readonly #pace: Pace = { bytes: 0, time: 0 };
+
+  /** A chunk of `size` bytes was handed to the consumer. */
+  pushed(size: number): void {
+    this.#sent += size;
+    this.#pushedAt = performance.now();
+    this.#pushedSize = size;
+  }
+
+  /** The consumer asks again: it took the last chunk in the time since it was handed on. */
+  asked(): void {
+    if (this.#pushedSize === 0) return;
+    foldPace(this.#pace, this.#pushedSize, Math.max(performance.now() - this.#pushedAt, 0.001));
+    this.#pushedSize = 0;
+  }
+
+  /** The next read's size (`readSize`), at most `left`. */
+  readSize(left: number, budget: Pick<ReadBudget, 'chunk' | 'atFloor'>): number {
+    return readSize(left, this.#sent, budget, this.#pace);
+  }
+}
+
 export class ReadBudget {
   readonly total: number;
   readonly min: number;
@@ -149,13 +181,7 @@ export class FileBody extends Readable {
   readonly #leave: () => void;
   #position: number;
   #reading = false;
-  /** Bytes pushed so far. */
-  #sent = 0;
-  /** When the last chunk was pushed (ms, performance.now()) and its size, not yet in the pace. */
-  #pushedAt = 0;
-  #pushedSize = 0;
-  /** The consumer's averaged pace. */
-  readonly #pace: Pace = { bytes: 0, time: 0 };
+  readonly #consumer = new ConsumerPace();
   /** A destroy that waits for the read in flight: closing under it could let the number be reused. */
   #closeAfterRead: (() => void) | undefined;
 
@@ -175,12 +201,8 @@ export class FileBody extends Readable {
       this.push(null);
       return;
     }
-    if (this.#pushedSize > 0) {
-      // The consumer asks again: it took the last chunk in the time since it was pushed.
-      foldPace(this.#pace, this.#pushedSize, Math.max(performance.now() - this.#pushedAt, 0.001));
-      this.#pushedSize = 0;
-    }
-    const wanted = readSize(left, this.#sent, this.#budget, this.#pace);
+    this.#consumer.asked();
+    const wanted = this.#consumer.readSize(left, this.#budget);
     this.#reading = true;
     const buffer = Buffer.allocUnsafeSlow(wanted);
     read(this.#fd, buffer, 0, wanted, this.#position, (err, bytesRead) => {
@@ -198,9 +220,7 @@ export class FileBody extends Readable {
         return;
       }
       this.#position += bytesRead;
-      this.#sent += bytesRead;
-      this.#pushedAt = performance.now();
-      this.#pushedSize = bytesRead;
+      this.#consumer.pushed(bytesRead);
       this.push(bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead));
     });
   }

@@ -31,7 +31,7 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import net from 'node:net';
-import { foldPace, readSize, type Pace, type ReadBudget } from './file-body.js';
+import { ConsumerPace, type ReadBudget } from './file-body.js';
 
 /** What the body guard (adapters/body-guard.ts) reports of its consumer to the socket's pacer. */
 export interface PaceReport {
@@ -65,10 +65,7 @@ export class Pacer {
   #res: IncomingMessage | undefined;
   /** Counts the responses tracked: a report from an earlier body is ignored. */
   #generation = 0;
-  #pace: Pace = { bytes: 0, time: 0 };
-  #sent = 0;
-  #pushedAt = 0;
-  #pushedSize = 0;
+  #consumer = new ConsumerPace();
   /** The size of the last read asked of the socket (what `nextSize` returned last). */
   lastSize = 0;
 
@@ -80,11 +77,9 @@ export class Pacer {
   nextSize(): number {
     if (this.#res === undefined || this.#res.complete) {
       this.#res = undefined;
-      this.#pace = { bytes: 0, time: 0 };
-      this.#sent = 0;
-      this.#pushedSize = 0;
+      this.#consumer = new ConsumerPace();
     }
-    this.lastSize = readSize(Infinity, this.#sent, this.#budget, this.#pace);
+    this.lastSize = this.#consumer.readSize(Infinity, this.#budget);
     return this.lastSize;
   }
 
@@ -92,22 +87,15 @@ export class Pacer {
   track(res: IncomingMessage): PaceReport {
     const generation = ++this.#generation;
     this.#res = res;
-    this.#pace = { bytes: 0, time: 0 };
-    this.#sent = 0;
-    this.#pushedSize = 0;
+    const consumer = (this.#consumer = new ConsumerPace());
     const leave = this.#budget.enter();
     const current = () => generation === this.#generation;
     return {
       pushed: (size) => {
-        if (!current()) return;
-        this.#sent += size;
-        this.#pushedAt = performance.now();
-        this.#pushedSize = size;
+        if (current()) consumer.pushed(size);
       },
       asked: () => {
-        if (!current() || this.#pushedSize === 0) return;
-        foldPace(this.#pace, this.#pushedSize, Math.max(performance.now() - this.#pushedAt, 0.001));
-        this.#pushedSize = 0;
+        if (current()) consumer.asked();
       },
       stop: () => {
         // Not after the response is complete: the socket may be back in the agent's pool, and
