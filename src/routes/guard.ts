@@ -95,7 +95,8 @@ export async function limitRate(app: FastifyInstance, max: number, windowMs: num
  * counted by sendObject), so aborted reads are in the audit too.
  */
 export function auditResponses(app: FastifyInstance, ctx: Pick<AppContext, 'audit'>): void {
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+  // A callback hook, not an async one: it awaits nothing, and a promise per request is not free.
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     // Read now: once the socket is gone (a client that left mid-body, Connection: close),
     // request.ip is undefined unless something happened to read it earlier.
     const client = request.ip;
@@ -112,6 +113,7 @@ export function auditResponses(app: FastifyInstance, ctx: Pick<AppContext, 'audi
         bytes: a.action === 'download' || a.action === 'media' ? (request.bytesSent ?? 0) : undefined,
       });
     });
+    done();
   });
 }
 
