@@ -59,6 +59,26 @@ t.test('tampering and garbage are TOKEN_INVALID; expiry is TOKEN_EXPIRED', async
   t.doesNotThrow(() => s.verify(token, grant.exp * 1000 - 1), 'just before expiry');
 });
 
+t.test('a verified token is remembered: same grant, expiry still checked, bounded', async (t) => {
+  const s = new TokenSigner([newKey]);
+  const token = s.sign(grant);
+  const first = s.verify(token, now);
+  t.equal(s.verify(token, now), first, 'presented again: the remembered grant');
+  t.ok(Object.isFrozen(first), 'frozen: shared by every request that presents the token');
+  const flipped = token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A');
+  t.throws(() => s.verify(flipped, now), { code: 'TOKEN_INVALID' }, 'a variant of a remembered token is checked in full');
+  t.throws(() => s.verify(token, grant.exp * 1000), { code: 'TOKEN_EXPIRED' }, 'a remembered token still expires');
+  t.throws(() => s.verify(token, grant.exp * 1000), { code: 'TOKEN_EXPIRED' }, 'and stays expired');
+  const again = s.verify(token, now);
+  t.not(again, first, 'forgotten once expired: verified afresh');
+  t.same(again, first);
+  for (let i = 0; i < 4096; i++) s.verify(s.sign({ ...grant, key: `k/${i}.wav` }), now);
+  t.not(s.verify(token, now), again, 'bounded: 4,096 newer tokens push the oldest out');
+  const expired = new TokenSigner([newKey]);
+  t.throws(() => expired.verify(token, grant.exp * 1000 + 5), { code: 'TOKEN_EXPIRED' });
+  t.throws(() => expired.verify(token, grant.exp * 1000 + 5), { code: 'TOKEN_EXPIRED' }, 'an expired token is not remembered');
+});
+
 t.test('signing keys: parsed from config, or generated once into a 0600 file', async (t) => {
   t.same(parseSigningKeys('a:' + 'x'.repeat(32) + ',b:' + 'y'.repeat(32)), [
     { id: 'a', secret: 'x'.repeat(32) },
