@@ -13,6 +13,7 @@
  * (summarise one with `node bench/cpu-top.mjs DIR/recproxy-local.cpuprofile`);
  * BENCH_NODE=24 (scripts/node24.sh) or a node binary's path: run everything on that Node;
  * BENCH_RECPROXY_FLAGS: the Node flags recproxy runs with, instead of npm start's (space separated);
+ * BENCH_SERVER_LOG_DIR=DIR: each server's whole stdout and stderr also written to DIR/<name>.log;
  * BENCH_AUDIT_ROWS (default 1000000): the expired rows audit-prune's servers start with;
  * BENCH_LISTENERS (default 2000), BENCH_LISTENER_RATE (bytes/s, default 16000), BENCH_LISTENER_SECONDS
  * (default 20): the listeners scenario (bench/lib/listeners.mjs).

@@ -5,7 +5,8 @@
  * when the harness dies without running its cleanup (SIGKILL, crash).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +50,14 @@ export function startServer(name, command, args, { env = {}, cwd, pidFromStdout 
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
+  // BENCH_SERVER_LOG_DIR: each server's whole output also goes to DIR/<name>.log (e.g. with
+  // BENCH_RECPROXY_FLAGS='--no-memory-reducer --trace-gc', to read its collector's pauses).
+  if (process.env.BENCH_SERVER_LOG_DIR) {
+    const file = createWriteStream(join(process.env.BENCH_SERVER_LOG_DIR, `${name}.log`));
+    child.stdout.pipe(file, { end: false });
+    child.stderr.pipe(file, { end: false });
+    child.once('exit', () => file.end());
+  }
   child.stdin.on('error', () => undefined);
   server.exit = new Promise((resolve) =>
     child.once('exit', (code, signal) => {
