@@ -39,3 +39,28 @@ t.test('a memoised read is dropped when another connection commits, or on invali
   small.get('1', () => ((reloaded = true), 1));
   t.ok(reloaded, 'bounded: full means start over');
 });
+
+t.test('admitOnSecondLoad: a value is kept from its key\'s second load on, not its first', async (t) => {
+  const db = new Database(':memory:');
+  t.teardown(() => db.close());
+  const cache = new VersionedCache<string>(new DataVersion(db), 10, { admitOnSecondLoad: true });
+  const loads: string[] = [];
+  const get = (key: string) => cache.get(key, () => (loads.push(key), `v-${key}`));
+  t.equal(get('a'), 'v-a');
+  t.equal(get('b'), 'v-b');
+  t.same(loads, ['a', 'b'], 'first loads');
+  t.equal(get('a'), 'v-a', 'the second load still answers…');
+  t.same(loads, ['a', 'b', 'a'], '…from load(): the first was not kept');
+  t.equal(get('a'), 'v-a');
+  t.equal(get('a'), 'v-a');
+  t.same(loads, ['a', 'b', 'a'], 'kept from the second load on');
+  for (let i = 0; i < 5000; i++) get(`once-${i}`);
+  t.equal(loads.length, 5003, 'keys asked once are all loaded…');
+  t.equal(get('a'), 'v-a');
+  t.equal(loads.length, 5003, '…and none was kept, so none pushed out the kept one (a cache of 10)');
+  const plain = new VersionedCache<string>(new DataVersion(db));
+  let plainLoads = 0;
+  plain.get('x', () => (plainLoads++, 'x'));
+  plain.get('x', () => (plainLoads++, 'x'));
+  t.equal(plainLoads, 1, 'without the option the first load is kept');
+});

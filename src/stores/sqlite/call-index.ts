@@ -94,7 +94,7 @@ export class SqliteCallIndex implements CallIndex {
   readonly #dropPeaks: Database.Statement<[string]>;
   /** The retention statements, by their SQL (with or without an organization, exclusions, a position). */
   readonly #expiries = new Map<string, Database.Statement<unknown[], CallRow & { pos_ms: number; pos_seq: number }>>();
-  /** Live rows by org and call, until the database changes. */
+  /** Live rows by org and call asked for more than once, until the database changes. */
   readonly #found: VersionedCache<CallRow>;
   /** The listing statements, by their SQL (one per combination of filters). */
   readonly #listings = new Map<string, Database.Statement<unknown[], CallRow & { pos_ms: number | null; pos_seq: number }>>();
@@ -147,7 +147,8 @@ export class SqliteCallIndex implements CallIndex {
     );
     this.#dropPeaks = this.db.prepare('DELETE FROM call_peaks WHERE call_id IN (SELECT id FROM calls WHERE call_sid = ?)');
     this.dataVersion = new DataVersion(this.db);
-    this.#found = new VersionedCache(this.dataVersion);
+    // Most lookups in a large index are of calls asked once: kept from their second lookup on.
+    this.#found = new VersionedCache(this.dataVersion, undefined, { admitOnSecondLoad: true });
   }
 
   async get(sid: string): Promise<CallRow | undefined> {

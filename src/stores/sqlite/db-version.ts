@@ -27,14 +27,32 @@ export class DataVersion {
   }
 }
 
+/** `admitOnSecondLoad`'s memory of keys loaded once: slots of a 32-bit hash (64 KiB). */
+const DOORKEEPER_SLOTS = 1 << 14;
+
+export interface VersionedCacheOptions {
+  /**
+   * Keep a value only when its key is loaded a second time (while the key's hash still holds its
+   * slot among DOORKEEPER_SLOTS; a collision only keeps a value early or late). For reads where
+   * most keys are asked once (the call lookup with a million calls): a value kept then dropped
+   * unasked survives the young generation into the old one, and makes the scavenges longer and
+   * the old space's garbage; a typed array of hashes makes neither.
+   */
+  admitOnSecondLoad?: boolean;
+}
+
 export class VersionedCache<V> {
   readonly #entries = new Map<string, V>();
   #seen = -1;
+  readonly #once: Int32Array | undefined;
 
   constructor(
     readonly version: DataVersion,
     readonly maxEntries = 10_000,
-  ) {}
+    options: VersionedCacheOptions = {},
+  ) {
+    if (options.admitOnSecondLoad) this.#once = new Int32Array(DOORKEEPER_SLOTS);
+  }
 
   /** The memoised value, or `load()`'s (kept when not undefined). */
   get(key: string, load: () => V | undefined): V | undefined {
@@ -46,15 +64,32 @@ export class VersionedCache<V> {
     const hit = this.#entries.get(key);
     if (hit !== undefined) return hit;
     const value = load();
-    if (value !== undefined) {
+    if (value !== undefined && this.#admit(key)) {
       if (this.#entries.size >= this.maxEntries) this.#entries.clear();
       this.#entries.set(key, value);
     }
     return value;
   }
 
+  /** True when `key` may be kept: always, or (admitOnSecondLoad) on its second load. */
+  #admit(key: string): boolean {
+    if (!this.#once) return true;
+    const hash = fnv1a(key) || 1; // 0 marks an empty slot
+    const slot = hash & (DOORKEEPER_SLOTS - 1);
+    if (this.#once[slot] === hash) return true;
+    this.#once[slot] = hash;
+    return false;
+  }
+
   /** Forget everything: this connection changed the data. */
   invalidate(): void {
     this.#entries.clear();
   }
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 code units. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash | 0;
 }
