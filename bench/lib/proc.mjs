@@ -5,7 +5,8 @@
  * when the harness dies without running its cleanup (SIGKILL, crash).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -39,10 +40,13 @@ export function startServer(name, command, args, { env = {}, cwd, pidFromStdout 
   });
   const server = { name, child, pid: child.pid, log: '', exited: false };
   children.add(server);
+  // BENCH_LOG_DIR: every line the server prints, in DIR/<name>.log (server.log keeps the last 8 KB).
+  const logFile = process.env.BENCH_LOG_DIR ? openLog(process.env.BENCH_LOG_DIR, name) : undefined;
   let pidResolve;
   const pidKnown = new Promise((resolve) => (pidResolve = resolve));
   if (!pidFromStdout) pidResolve(child.pid);
   const collect = (chunk) => {
+    logFile?.write(chunk);
     server.log = (server.log + chunk.toString()).slice(-8000);
     const m = /^PID (\d+)$/m.exec(server.log);
     if (m) pidResolve(Number(m[1]));
@@ -62,6 +66,13 @@ export function startServer(name, command, args, { env = {}, cwd, pidFromStdout 
   );
   server.ready = pidKnown.then((pid) => (server.pid = pid));
   return server;
+}
+
+function openLog(dir, name) {
+  mkdirSync(dir, { recursive: true });
+  const file = createWriteStream(join(dir, `${name}.log`), { flags: 'a' });
+  file.on('error', () => undefined);
+  return file;
 }
 
 /** Resolve once `url` answers any HTTP status; reject if the server exits or `ms` pass. */
