@@ -64,3 +64,19 @@ t.test('a body cut after its headers is logged at warn at the default level; a c
   t.equal(cut[0]?.level, 40, 'at warn');
   t.match(cut[0]?.err?.message, /download lifetime over/, 'with why');
 });
+
+t.test("with per-request lines on, Fastify's own lines: the cut at warn, a premature close at info", async (t) => {
+  const { BodyErrorLogController } = await import('../src/log-controller.js');
+  const logged: string[] = [];
+  const log = { warn: (_o: unknown, msg: string) => logged.push(`warn ${msg}`), info: (_o: unknown, msg: string) => logged.push(`info ${msg}`) };
+  const reply = { log } as never;
+  const on = new BodyErrorLogController({ disableRequestLogging: false });
+  on.streamError(new Error('read failed'), {} as never, reply);
+  on.streamError(Object.assign(new Error('closed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }), {} as never, reply);
+  t.same(logged, [`warn ${CUT}`, 'info stream closed prematurely']);
+  logged.length = 0;
+  const off = new BodyErrorLogController({ disableRequestLogging: true });
+  off.streamError(Object.assign(new Error('closed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }), {} as never, reply);
+  off.streamError(new Error('read failed'), {} as never, reply);
+  t.same(logged, [`warn ${CUT}`], 'per-request lines off: the cut only');
+});
