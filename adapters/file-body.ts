@@ -33,7 +33,7 @@
  * budget's size or ONE_READ (a bounded Range, a small file) is one read. Measured
  * (`BENCH_ONLY=listeners npm run bench`, 2,000 players at 16 KB/s, BENCHMARKS.md): RSS above
  * idle ~190 KB per listener with two 64 KiB chunks (one queued, one read ahead), ~118 KB with
- * the pace of one chunk to the next, ~98 KB with the pace and a 64 KiB floor, 72-80 KB with the
+ * the pace of one chunk to the next, ~98 KB with the pace and a 64 KiB floor, 76-80 KB with the
  * 16 KiB floor (bare node:http + createReadStream: ~170-185 KB).
  *
  * Memory per body: the chunk the socket has not yet handed to the kernel, and a read in flight.
