@@ -6,11 +6,13 @@
  * move bytes much faster (a 2 MB download over loopback: 64 KiB reads ~800/s, 1 MiB reads
  * ~1,200/s, bare node:http on the bench machine), but a fixed large size multiplies by the
  * number of open downloads (200 downloads × 1 MiB). Here each read asks the budget for its size
- * at that moment: `total / open bodies`, within [min, max]. With the defaults (8 MiB, 64 KiB,
- * 1 MiB) up to 8 downloads read 1 MiB at a time, 16 read 512 KiB, and from 128 on every read is
- * 64 KiB, so the read buffers in flight stay near `total` (or 64 KiB per download beyond it).
- * Measured (`BENCH_ONLY=download-2mb,memory-50mb-c200 npm run bench`): 16 concurrent 2 MB
- * downloads 790 → ~1,300–1,550/s; 200 concurrent 50 MB downloads unchanged at ~140 MiB RSS.
+ * at that moment: `total / open bodies`, within [min, max]. With the defaults (8 MiB, 16 KiB,
+ * 1 MiB) up to 8 downloads read 1 MiB at a time, 16 read 512 KiB, 128 read 64 KiB, and from 512
+ * on every read is 16 KiB, so the read buffers in flight stay near `total` (or 16 KiB per download
+ * beyond it). Measured (`BENCH_ONLY=download-2mb,memory-50mb-c200 npm run bench`): 16 concurrent
+ * 2 MB downloads 790 → ~1,300–1,550/s; 200 concurrent 50 MB downloads unchanged at ~140 MiB RSS.
+ * The floor was 64 KiB (an fs stream's read) until #13: 2,000 players at 16 KB/s each held one
+ * 64 KiB chunk waiting in its socket (BENCHMARKS.md, "Listeners").
  *
  * The descriptor is closed synchronously, as it was opened (adapters/local.ts): closing a file
  * opened for reading does no I/O, and a thread-pool round trip for it cost more main-thread time
@@ -21,16 +23,18 @@
  * took over the time it took them (from each push to its next ask), both decayed over
  * PACE_DECAY_MS, so a player at 16 KB/s that reads its socket in 64 KiB bursts still averages
  * 16 KB/s; a read holds what it takes in PACE_MS, whole pages, from SLOW_MIN up to the budget's
- * size. At the budget's floor (many bodies open, each read the budget's `min`), a body also
- * starts slow: its reads are at most the bytes it has sent ÷ SLOW_START_DIVISOR (at least
- * SLOW_MIN: 16, 16, 16, 24, 36, 56, then 64 KiB for a fast consumer), because the kernel's
- * socket buffers take a young body's first chunks at once whatever the client's rate, and the
- * chunk read when they fill waits in the socket until the client takes it. A body that fits
- * the budget's size (a bounded Range, a small file) is one read. Measured
+ * size. At the budget's floor (many bodies open, each read the budget's `min`) with a `min`
+ * above SLOW_MIN (the S3 sockets' budget, adapters/paced-agent.ts), a body also starts slow: its
+ * reads are at most the bytes it has sent ÷ SLOW_START_DIVISOR (at least SLOW_MIN: 16, 16, 16,
+ * 24, 36, 56, then 64 KiB for a fast consumer), because the kernel's socket buffers take a young
+ * body's first chunks at once whatever the client's rate, and the chunk read when they fill
+ * waits in the socket until the client takes it. Neither the pace nor the slow start can tell
+ * which read that will be, so the default floor is SLOW_MIN itself. A body that fits the
+ * budget's size or ONE_READ (a bounded Range, a small file) is one read. Measured
  * (`BENCH_ONLY=listeners npm run bench`, 2,000 players at 16 KB/s, BENCHMARKS.md): RSS above
  * idle ~190 KB per listener with two 64 KiB chunks (one queued, one read ahead), ~118 KB with
- * the pace of one chunk to the next, ~98 KB with this (bare node:http + createReadStream:
- * ~170-185 KB).
+ * the pace of one chunk to the next, ~98 KB with the pace and a 64 KiB floor, 76-80 KB with the
+ * 16 KiB floor (bare node:http + createReadStream: ~170-185 KB).
  *
  * Memory per body: the chunk the socket has not yet handed to the kernel, and a read in flight.
  */
@@ -41,7 +45,12 @@ import { StorageUnavailable } from '../src/core/errors.js';
 export interface ReadBudgetOptions {
   /** Bytes shared by all open bodies' reads (default 8 MiB). */
   total?: number;
-  /** Smallest read (default 64 KiB, the size fs streams use). */
+  /**
+   * Smallest read (default 16 KiB, SLOW_MIN): past `total / min` open bodies (512 with the
+   * defaults) each body costs its own read of this size. Each slow listener holds one chunk
+   * waiting in its socket (the one read when the kernel's socket buffers filled) for as long as
+   * its client takes to drain them, so this is what a slow listener costs at most.
+   */
   min?: number;
   /** Largest read (default 1 MiB). */
   max?: number;
@@ -56,6 +65,12 @@ export const PACE_MS = 250;
 export const PACE_DECAY_MS = 2000;
 /** At the budget's floor, a read is at most the bytes the body has sent ÷ this (and at least SLOW_MIN). */
 export const SLOW_START_DIVISOR = 2;
+
+/**
+ * A body of at most this many bytes (a bounded Range, a small file) is one read, whatever the
+ * budget's share: a player's 64 KiB Range costs one read as it did with the 64 KiB floor.
+ */
+export const ONE_READ = 64 * 1024;
 
 /** `bytes` rounded up to whole pages. */
 const pages = (bytes: number) => Math.ceil(bytes / PAGE) * PAGE;
@@ -75,14 +90,14 @@ export function foldPace(pace: Pace, size: number, waited: number): void {
 
 /**
  * The next read's size, at most `left` (the bytes the body still has to send): all of `left`
- * when the body has sent nothing and `left` fits the budget's size (a bounded Range, a small
- * file: one read); else the budget's size, capped at the budget's floor by the slow start (the
+ * when the body has sent nothing and `left` fits the budget's size or ONE_READ (a bounded Range,
+ * a small file: one read); else the budget's size, capped at the budget's floor by the slow start (the
  * bytes `sent` so far ÷ SLOW_START_DIVISOR, at least SLOW_MIN), and at most what the consumer
  * takes in PACE_MS at its averaged `pace` (at least SLOW_MIN) once it has one.
  */
 export function readSize(left: number, sent: number, budget: Pick<ReadBudget, 'chunk' | 'atFloor'>, pace: Pace): number {
   const size = budget.chunk;
-  if (sent === 0 && left <= size) return left;
+  if (sent === 0 && left <= Math.max(size, ONE_READ)) return left;
   let cap = size;
   if (budget.atFloor) cap = Math.min(cap, Math.max(SLOW_MIN, pages(sent / SLOW_START_DIVISOR)));
   if (pace.time > 0) cap = Math.min(cap, Math.max(SLOW_MIN, pages((pace.bytes * PACE_MS) / pace.time)));
@@ -128,7 +143,7 @@ export class ReadBudget {
   #open = 0;
 
   constructor(options: ReadBudgetOptions = {}) {
-    this.min = options.min ?? 64 * 1024;
+    this.min = options.min ?? SLOW_MIN;
     this.max = Math.max(this.min, options.max ?? 1024 * 1024);
     this.total = options.total ?? 8 * 1024 * 1024;
   }

@@ -6,9 +6,8 @@
  * a pause the kernel has that much queued, and each such chunk waits in the proxy (in the body,
  * the IncomingMessage, the client socket's queue) until a 16 KB/s player takes it. Here each socket
  * is made with net's `onread` option, so the size of every read is chosen here: by the same rules
- * as a local file's body (adapters/file-body.ts `readSize`: the budget's share per open body, a
- * slow start at the budget's floor, at most what the consumer takes in PACE_MS at its averaged
- * pace). Node's own HTTP parser still reads the socket: the http client consumes a socket through
+ * as a local file's body (adapters/file-body.ts `readSize`: the budget's share per open body,
+ * 16 KiB to 64 KiB, at most what the consumer takes in PACE_MS at its averaged pace). Node's own HTTP parser still reads the socket: the http client consumes a socket through
  * its 'data' events (node 20 and 24 alike), and each read is pushed as the socket's data, as
  * net.Socket does by default.
  * Backpressure is sharper: with `onread`, net.Socket's pause() stops reading the handle at once,
@@ -31,7 +30,7 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import net from 'node:net';
-import { ConsumerPace, type ReadBudget } from './file-body.js';
+import { ConsumerPace, SLOW_MIN, type ReadBudget } from './file-body.js';
 
 /** What the body guard (adapters/body-guard.ts) reports of its consumer to the socket's pacer. */
 export interface PaceReport {
@@ -49,11 +48,13 @@ export interface PaceReport {
 }
 
 /**
- * Backend socket reads of 16 KiB (a slow consumer, a young body) to 64 KiB (node's own read size):
- * a fast download reads as it did with node's sockets. Reads of up to 1 MiB (a local file's
- * budget) tripled the CPU per request of `BENCH_ONLY=s3-download-2mb` (BENCHMARKS.md).
+ * Backend socket reads of 16 KiB (a slow consumer; every body past 512 open: the budget's 8 MiB
+ * shared, down to SLOW_MIN each) to 64 KiB (node's own read size): a fast download reads as it did
+ * with node's sockets. Reads of up to 1 MiB (a local file's budget) tripled the CPU per request of
+ * `BENCH_ONLY=s3-download-2mb` (BENCHMARKS.md). The floor was 64 KiB until the local bodies' went
+ * to 16 KiB (adapters/file-body.ts): a slow S3 body holds what a local one holds.
  */
-export const S3_READ_BUDGET = { min: 64 * 1024, max: 64 * 1024 };
+export const S3_READ_BUDGET = { min: SLOW_MIN, max: 64 * 1024 };
 
 const kPacer = Symbol('recproxy.pacer');
 type PacedSocket = net.Socket & { [kPacer]?: Pacer };

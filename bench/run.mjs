@@ -8,15 +8,17 @@
  *
  * Environment: BENCH_SECONDS (default 5) per measured run, after a 1 s warm-up;
  * BENCH_REPEAT (default 2) repetitions of each run, interleaved; the best one is reported;
- * BENCH_ONLY=stream,growth (scenario ids) to run a subset;
+ * BENCH_ONLY=stream,growth (scenario ids) to run a subset; BENCH_SERVERS=recproxy-s3-media,… (the
+ * rows' server names) to run only those rows of them (a check whose peer did not run is skipped);
  * BENCH_CPU_PROF=DIR to run every recproxy under `node --cpu-prof`, profiles written to DIR
  * (summarise one with `node bench/cpu-top.mjs DIR/recproxy-local.cpuprofile`);
  * BENCH_NODE=24 (scripts/node24.sh) or a node binary's path: run everything on that Node;
  * BENCH_RECPROXY_FLAGS: the Node flags recproxy runs with, instead of npm start's (space separated);
- * BENCH_SERVER_LOG_DIR=DIR: each server's whole stdout and stderr also written to DIR/<name>.log;
  * BENCH_AUDIT_ROWS (default 1000000): the expired rows audit-prune's servers start with;
  * BENCH_LISTENERS (default 2000), BENCH_LISTENER_RATE (bytes/s, default 16000), BENCH_LISTENER_SECONDS
- * (default 20): the listeners scenario (bench/lib/listeners.mjs).
+ * (default 20): the listeners scenario (bench/lib/listeners.mjs);
+ * BENCH_LOG_DIR=DIR: each server's output in DIR/<name>.log, whole (s3rver then logs each
+ * request, silent otherwise); BENCH_RECPROXY_LOG_LEVEL (default warn): recproxy's log level.
  */
 
 /**
@@ -45,6 +47,7 @@ const WARMUP_SECONDS = 1;
 const CONNECTIONS = 16;
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 2);
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : undefined;
+const ONLY_SERVERS = process.env.BENCH_SERVERS ? process.env.BENCH_SERVERS.split(',') : undefined;
 const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 const TO = '+15550000000';
@@ -94,7 +97,7 @@ async function prepare() {
   const prof = { cpuProfDir: CPU_PROF };
   const root = localEnv.RECPROXY_LOCAL_ROOT;
   const starters = {
-    s3rver: () => startNodePeer('s3rver', 's3rver.mjs', { BENCH_S3_DIR: join(dir, 's3') }),
+    s3rver: () => startNodePeer('s3rver', 's3rver.mjs', { BENCH_S3_DIR: join(dir, 's3'), BENCH_S3_SILENT: process.env.BENCH_LOG_DIR ? 'false' : 'true' }),
     'recproxy-local': () => startRecproxy('recproxy-local', localEnv, prof),
     'recproxy-local-fresh': () => startRecproxy('recproxy-local-fresh', localEnv, prof),
     'recproxy-s3': async () => startRecproxy('recproxy-s3', s3Env(await need('s3rver')), prof),
@@ -290,7 +293,7 @@ async function main() {
       continue;
     }
     const active = [];
-    for (const run of scenario.runs) {
+    for (const run of scenario.runs.filter((r) => !ONLY_SERVERS || ONLY_SERVERS.includes(r.server))) {
       const row = { scenario: scenario.id, server: run.server };
       if (run.measure) {
         // A run that measures itself (upload): one operation, no load generator.
@@ -379,6 +382,14 @@ async function main() {
         `slowest ${r.slowestFraction.toFixed(2)} of the rate (1%: ${r.p1Fraction.toFixed(2)}, median ${r.medianFraction.toFixed(2)}); ` +
         `${r.erroredListeners} errored; all answered in ${r.openSeconds.toFixed(1)} s\n`,
     );
+    if (r.tcpCounters) {
+      process.stdout.write(
+        `note: ${r.scenario}/${r.server}: the machine's TCP during the run: buffers peaked at ${r.tcpMemPeakMiB?.toFixed(0)} MiB (tcp_mem pressure at ${r.tcpMemPressureMiB?.toFixed(0)} MiB); ` +
+          `${Object.entries(r.tcpCounters).map(([k, v]) => `${k} +${v}`).join(', ')}\n`,
+      );
+    }
+    // Which listeners failed, when and how: the local port finds the request in the server's log (BENCH_LOG_DIR).
+    if (r.erroredListeners) process.stdout.write(`note: ${r.scenario}/${r.server}: errored ${JSON.stringify(r.errorDetail)}: ${JSON.stringify(r.errorSamples)}\n`);
   }
   if (process.env.BENCH_MARKDOWN) process.stdout.write(`\n${markdownTable(runs, verdicts)}\n`);
   const summary = verdicts.map((v) => `${v.verdict} ${v.scenario}/${v.server}`).join(', ');

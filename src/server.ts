@@ -2,12 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
 import { getHeapStatistics } from 'node:v8';
 import { ERROR_CONTENT_TYPE, HeadersTooLarge, InvalidRequest, RequestTimeout, ServerBusy, errorEnvelope } from './core/errors.js';
 import { installErrorHandling } from './http-errors.js';
+import { BodyErrorLogController } from './log-controller.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
 import { callRoutes } from './routes/calls.js';
@@ -216,7 +217,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     // Media URLs are capabilities and keys are secrets: neither reaches a log line.
     logger: options.logger ?? loggerOptions(level),
     // Per-request access lines only when asked for; the hot path stays quiet at "info".
-    logController: new LogController({ disableRequestLogging: level !== 'debug' && level !== 'trace' }),
+    logController: new BodyErrorLogController({ disableRequestLogging: level !== 'debug' && level !== 'trace' }),
     // Media tokens are longer than Fastify's default 100-character parameter limit.
     routerOptions: {
       maxParamLength: 8192,

@@ -56,7 +56,7 @@ t.test('the budget shares `total` among open bodies, in whole pages within [min,
   for (const l of leave) l();
   t.equal(budget.open, 0);
   const defaults = new ReadBudget();
-  t.same([defaults.total, defaults.min, defaults.max], [8 * 1024 * KiB, 64 * KiB, 1024 * KiB]);
+  t.same([defaults.total, defaults.min, defaults.max], [8 * 1024 * KiB, 16 * KiB, 1024 * KiB]);
   t.equal(new ReadBudget({ min: 128 * KiB, max: 64 * KiB }).max, 128 * KiB, 'max is at least min');
 });
 
@@ -207,4 +207,21 @@ t.test('a body at the budget floor starts with 16 KiB reads; a 64 KiB Range is o
   );
   t.same(Buffer.concat(range), data.subarray(65536, 131072));
   t.notOk(new ReadBudget().atFloor, 'nobody open: not at the floor');
+});
+
+t.test('the default budget with 2,000 bodies open: every read 16 KiB, a fast one too; a 64 KiB Range one read', async (t) => {
+  const budget = new ReadBudget();
+  const leave = Array.from({ length: 1999 }, () => budget.enter()); // with the body below: 2,000
+  t.teardown(() => leave.forEach((l) => l()));
+  t.equal(budget.chunk, 16 * KiB, 'the share of 8 MiB is 4 KiB: the floor, 16 KiB');
+  const whole = await drain(new FileBody(openSync(file, 'r'), { budget }));
+  t.same(new Set(whole.slice(0, -1).map((c) => c.length)), new Set([16 * KiB]), 'a fast consumer reads 16 KiB at a time');
+  t.same(Buffer.concat(whole), data);
+  const range = await drain(new FileBody(openSync(file, 'r'), { start: 65536, end: 131071, budget }));
+  t.same(range.map((c) => c.length), [64 * KiB], 'a bounded 64 KiB Range is still one read');
+  t.equal(new ReadBudget({ total: 8 * 1024 * KiB }).chunk, 1024 * KiB, 'one body: the 1 MiB maximum');
+  const some = new ReadBudget();
+  const leaveSome = Array.from({ length: 128 }, () => some.enter());
+  t.equal(some.chunk, 64 * KiB, '128 bodies: 64 KiB each, as before');
+  leaveSome.forEach((l) => l());
 });

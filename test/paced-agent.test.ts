@@ -4,8 +4,8 @@ import type { Agent, IncomingMessage } from 'node:http';
 import { Readable, Writable } from 'node:stream';
 import { MinioAdapter } from '../adapters/minio.js';
 import { S3Adapter } from '../adapters/s3.js';
-import { ReadBudget, SLOW_MIN } from '../adapters/file-body.js';
-import { Pacer } from '../adapters/paced-agent.js';
+import { ConsumerPace, ReadBudget, SLOW_MIN } from '../adapters/file-body.js';
+import { Pacer, S3_READ_BUDGET } from '../adapters/paced-agent.js';
 import { S3RVER_CREDENTIALS, startS3Server } from './helpers/s3-server.js';
 
 const BUCKET = 'recordings';
@@ -173,4 +173,18 @@ t.test('Pacer: a consumer at 16 KB/s gets SLOW_MIN reads, a fast one the budget\
   }
   t.equal(fastPacer.nextSize(), budget.chunk, 'a fast consumer reads the budget\'s share');
   report.release();
+});
+
+t.test("the S3 sockets' budget: 64 KiB reads for a fast body among few, 16 KiB each past 512 bodies", async (t) => {
+  const budget = new ReadBudget(S3_READ_BUDGET);
+  const fast = new ConsumerPace();
+  for (let i = 0; i < 16; i++) {
+    fast.pushed(64 * KiB);
+    fast.asked(); // taken at once: 1 MiB sent, a fast pace
+  }
+  const leave = [budget.enter()];
+  t.equal(fast.readSize(Infinity, budget), 64 * KiB, 'one body: 64 KiB, node\'s own read size');
+  for (let i = 1; i < 2000; i++) leave.push(budget.enter());
+  t.equal(fast.readSize(Infinity, budget), SLOW_MIN, '2,000 bodies: 16 KiB, a fast one too');
+  leave.forEach((l) => l());
 });

@@ -62,7 +62,7 @@ export function recproxyEnv(dir, extra = {}) {
     RECPROXY_DB_PATH: join(dir, 'index.db'),
     RECPROXY_LOCAL_ROOT: join(dir, 'recordings'),
     RECPROXY_SIGNING_KEY_FILE: join(dir, 'signing.key'),
-    RECPROXY_LOG_LEVEL: 'warn',
+    RECPROXY_LOG_LEVEL: process.env.BENCH_RECPROXY_LOG_LEVEL ?? 'warn',
     RECPROXY_RATE_LIMIT_MAX: '1000000',
     RECPROXY_RATE_LIMIT_WINDOW_MS: '1000',
     RECPROXY_MEDIA_RATE_LIMIT_MAX: '1000000',

@@ -32,6 +32,7 @@ export const LISTENER_RATE = Number(process.env.BENCH_LISTENER_RATE ?? 16000);
 export const LISTENER_SECONDS = Number(process.env.BENCH_LISTENER_SECONDS ?? 20);
 const TICK_MS = 50;
 const OPENING = 128;
+const SAMPLES = 10;
 const OPEN_TIMEOUT_MS = 60_000;
 const SELF = fileURLToPath(import.meta.url);
 
@@ -43,6 +44,59 @@ function openFilesLimit(pid) {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The kernel's TCP counters that explain a stalled socket (Linux /proc/net/netstat, the whole
+ * machine): times TCP memory reached tcp_mem's pressure level, packets dropped because a receive
+ * queue could not grow (memory pressure), retransmission timeouts. With thousands of loopback
+ * sockets whose buffers autotune to megabytes, the kernel's TCP memory reaches its pressure level,
+ * drops segments, and the sender waits for a retransmission timeout that backs off (seconds).
+ */
+const TCP_COUNTERS = ['TCPMemoryPressures', 'TCPRcvQDrop', 'PruneCalled', 'TCPTimeouts', 'TCPAbortOnMemory'];
+function tcpCounters() {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0].split(/\s+/);
+    const values = lines[1].split(/\s+/).map(Number);
+    return Object.fromEntries(names.map((name, i) => [name, values[i]]));
+  } catch {
+    return undefined;
+  }
+}
+
+/** tcp_mem's three levels, in pages (Linux): below `pressure` the kernel does not limit TCP buffers. */
+function tcpMemLimits() {
+  try {
+    const [low, pressure, high] = readFileSync('/proc/sys/net/ipv4/tcp_mem', 'utf8').trim().split(/\s+/).map(Number);
+    return { low, pressure, high };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The peak of the pages TCP buffers hold on the machine (/proc/net/sockstat `TCP: … mem N`), sampled every `ms`. */
+function sampleTcpMemory(ms) {
+  let peakPages;
+  const read = () => {
+    try {
+      const m = /^TCP:.* mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+      if (m) peakPages = Math.max(peakPages ?? 0, Number(m[1]));
+    } catch {
+      // not Linux
+    }
+  };
+  read();
+  const timer = setInterval(read, ms);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peakPages;
+    },
+    get peakPages() {
+      return peakPages;
+    },
+  };
 }
 
 /**
@@ -59,12 +113,16 @@ export async function measureListeners({ server, url, headers = {}, expectStatus
   await warm(url, headers);
   const rssBefore = rssTree(server.pid);
   const sampler = sampleProcess(server.pid, 100);
+  const kernelBefore = tcpCounters();
+  const tcpMem = sampleTcpMemory(250);
   let summary;
   try {
     summary = await runChild({ url, headers, expectStatus, n, rate, seconds });
   } finally {
     sampler.stop();
+    tcpMem.stop();
   }
+  const kernelAfter = tcpCounters();
   const { peakRssBytes, cpuSeconds } = sampler.stop();
   const above = peakRssBytes - rssBefore;
   const mb = summary.bytes / 1e6;
@@ -89,6 +147,11 @@ export async function measureListeners({ server, url, headers = {}, expectStatus
     errors: summary.errored,
     openSeconds: summary.openSeconds,
     errorDetail: summary.errorDetail,
+    errorSamples: summary.errorSamples,
+    // The whole machine's TCP (every process's sockets, not only this run's): see tcpCounters.
+    tcpMemPeakMiB: tcpMem.peakPages === undefined ? undefined : (tcpMem.peakPages * 4096) / 2 ** 20,
+    tcpMemPressureMiB: tcpMemLimits()?.pressure === undefined ? undefined : (tcpMemLimits().pressure * 4096) / 2 ** 20,
+    tcpCounters: kernelBefore && kernelAfter ? Object.fromEntries(TCP_COUNTERS.map((k) => [k, kernelAfter[k] - kernelBefore[k]])) : undefined,
   };
 }
 
@@ -142,8 +205,12 @@ function openListener(url, headers, { onHead, onBody, onEnd, onError }) {
     onHead(status);
     if (rest > 0) onBody(rest);
   });
-  socket.once('error', (err) => (onError ? onError(err) : undefined));
-  socket.once('close', (hadError) => onEnd(hadError ? new Error('socket error') : undefined));
+  let error;
+  socket.once('error', (err) => {
+    error = err;
+    if (onError) onError(err);
+  });
+  socket.once('close', (hadError) => onEnd(hadError ? (error ?? new Error('socket error')) : undefined));
   return socket;
 }
 
@@ -152,10 +219,16 @@ async function drive({ url, headers, expectStatus, n, rate, seconds }) {
   const started = performance.now();
   const all = [];
   const errorDetail = {};
-  const fail = (l, why) => {
+  // The first SAMPLES failures of each kind: why, when (seconds after the listener's first byte, or after it
+  // connected), its bytes, the socket error's code and the local port (the server logs it).
+  const errorSamples = [];
+  const fail = (l, why, err) => {
     if (l.failed) return;
     l.failed = why;
     errorDetail[why] = (errorDetail[why] ?? 0) + 1;
+    if (errorDetail[why] <= SAMPLES) {
+      errorSamples.push({ why, after: Number(((performance.now() - (l.t0 || l.opened)) / 1000).toFixed(2)), bytes: l.bytes, code: err?.code, port: l.socket?.localPort ?? l.port });
+    }
   };
   let pending = 0;
   let next = 0;
@@ -167,7 +240,7 @@ async function drive({ url, headers, expectStatus, n, rate, seconds }) {
   };
   function openMore() {
     while (pending < OPENING && next < n) {
-      const l = { bytes: 0, t0: 0, paused: false, socket: undefined, failed: undefined, done: false, fraction: undefined };
+      const l = { bytes: 0, t0: 0, opened: performance.now(), port: undefined, paused: false, socket: undefined, failed: undefined, done: false, fraction: undefined };
       all.push(l);
       next++;
       pending++;
@@ -175,6 +248,7 @@ async function drive({ url, headers, expectStatus, n, rate, seconds }) {
       l.socket = openListener(url, headers, {
         onHead: (status) => {
           headSeen = true;
+          l.port = l.socket.localPort;
           pending--;
           if (status !== expectStatus) {
             fail(l, `status ${status}`);
@@ -197,10 +271,10 @@ async function drive({ url, headers, expectStatus, n, rate, seconds }) {
           l.done = true;
           if (!headSeen) {
             pending--;
-            fail(l, err ? 'connect/read error' : 'closed before answering');
+            fail(l, err ? 'connect/read error' : 'closed before answering', err);
             check();
             openMore();
-          } else if (!l.failed && !stopping) fail(l, err ? 'read error' : 'ended early');
+          } else if (!l.failed && !stopping) fail(l, err ? 'read error' : 'ended early', err);
         },
         onError: () => undefined,
       });
@@ -246,6 +320,7 @@ async function drive({ url, headers, expectStatus, n, rate, seconds }) {
     answered,
     errored: all.filter((l) => l.failed).length,
     errorDetail,
+    errorSamples,
     slowest: fractions[0],
     p1: fractions[Math.floor(fractions.length * 0.01)],
     median: fractions[Math.floor(fractions.length / 2)],

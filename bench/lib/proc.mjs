@@ -5,7 +5,7 @@
  * when the harness dies without running its cleanup (SIGKILL, crash).
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, readFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -40,24 +40,20 @@ export function startServer(name, command, args, { env = {}, cwd, pidFromStdout 
   });
   const server = { name, child, pid: child.pid, log: '', exited: false };
   children.add(server);
+  // BENCH_LOG_DIR: every line the server prints, in DIR/<name>.log (server.log keeps the last 8 KB);
+  // with BENCH_RECPROXY_FLAGS='--no-memory-reducer --trace-gc', the collector's pauses.
+  const logFile = process.env.BENCH_LOG_DIR ? openLog(process.env.BENCH_LOG_DIR, name) : undefined;
   let pidResolve;
   const pidKnown = new Promise((resolve) => (pidResolve = resolve));
   if (!pidFromStdout) pidResolve(child.pid);
   const collect = (chunk) => {
+    logFile?.write(chunk);
     server.log = (server.log + chunk.toString()).slice(-8000);
     const m = /^PID (\d+)$/m.exec(server.log);
     if (m) pidResolve(Number(m[1]));
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
-  // BENCH_SERVER_LOG_DIR: each server's whole output also goes to DIR/<name>.log (e.g. with
-  // BENCH_RECPROXY_FLAGS='--no-memory-reducer --trace-gc', to read its collector's pauses).
-  if (process.env.BENCH_SERVER_LOG_DIR) {
-    const file = createWriteStream(join(process.env.BENCH_SERVER_LOG_DIR, `${name}.log`));
-    child.stdout.pipe(file, { end: false });
-    child.stderr.pipe(file, { end: false });
-    child.once('exit', () => file.end());
-  }
   child.stdin.on('error', () => undefined);
   server.exit = new Promise((resolve) =>
     child.once('exit', (code, signal) => {
@@ -71,6 +67,13 @@ export function startServer(name, command, args, { env = {}, cwd, pidFromStdout 
   );
   server.ready = pidKnown.then((pid) => (server.pid = pid));
   return server;
+}
+
+function openLog(dir, name) {
+  mkdirSync(dir, { recursive: true });
+  const file = createWriteStream(join(dir, `${name}.log`), { flags: 'a' });
+  file.on('error', () => undefined);
+  return file;
 }
 
 /** Resolve once `url` answers any HTTP status; reject if the server exits or `ms` pass. */

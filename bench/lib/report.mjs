@@ -17,7 +17,8 @@ export function evaluate(checks, runs) {
     else if (run && !run.failed && !c.peer) value = run[c.metric];
     const ok = value !== undefined && Number.isFinite(value) && (c.min === undefined || value >= c.min) && (c.max === undefined || value <= c.max);
     const target = `${c.min !== undefined ? '≥' : '≤'} ${c.min ?? c.max}${c.unit ?? ''}`;
-    const verdict = value === undefined ? (c.peer && !peer ? 'SKIP' : 'ERROR') : ok ? 'PASS' : 'MISS';
+    // SKIP: the run or its peer was not part of this run (BENCH_SERVERS), or the peer is not installed.
+    const verdict = value === undefined ? (!run || (c.peer && !peer) ? 'SKIP' : 'ERROR') : ok ? 'PASS' : 'MISS';
     return { ...c, value, target, verdict };
   });
 }
