@@ -98,6 +98,12 @@ export function requestId(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+/** The pino methods that write a line; LazyChildLogger forwards each to the child it makes. */
+const LOG_METHODS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+type LogMethods = Record<(typeof LOG_METHODS)[number], (...args: unknown[]) => void>;
+// Merged with the class below: the methods are set on its prototype after it.
+export interface LazyChildLogger extends LogMethods {}
+
 /**
  * A request's logger, made on first use. Fastify gives every request a child of the daemon's
  * logger bound to its id; a pino child with the redaction (src/redact.ts) costs ~1.6 µs and its
@@ -126,42 +132,16 @@ export class LazyChildLogger {
     this.made.level = level;
   }
 
-  fatal(...args: unknown[]): void {
-    this.#call('fatal', args);
-  }
-
-  error(...args: unknown[]): void {
-    this.#call('error', args);
-  }
-
-  warn(...args: unknown[]): void {
-    this.#call('warn', args);
-  }
-
-  info(...args: unknown[]): void {
-    this.#call('info', args);
-  }
-
-  debug(...args: unknown[]): void {
-    this.#call('debug', args);
-  }
-
-  trace(...args: unknown[]): void {
-    this.#call('trace', args);
-  }
-
-  silent(...args: unknown[]): void {
-    this.#call('silent', args);
-  }
-
   child(bindings: Record<string, unknown>, options?: object): FastifyBaseLogger {
     return this.made.child(bindings, options);
   }
+}
 
-  #call(method: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', args: unknown[]): void {
+for (const method of LOG_METHODS) {
+  LazyChildLogger.prototype[method] = function (this: LazyChildLogger, ...args: unknown[]): void {
     const child = this.made;
     Reflect.apply(child[method], child, args);
-  }
+  };
 }
 
 export interface ServerOptions {
