@@ -7,9 +7,10 @@
  * the IncomingMessage, the client socket's queue) until a 16 KB/s player takes it. Here each socket
  * is made with net's `onread` option, so the size of every read is chosen here: by the same rules
  * as a local file's body (adapters/file-body.ts `readSize`: the budget's share per open body,
- * 16 KiB to 64 KiB, at most what the consumer takes in PACE_MS at its averaged pace). Node's own HTTP parser still reads the socket: the http client consumes a socket through
- * its 'data' events (node 20 and 24 alike), and each read is pushed as the socket's data, as
- * net.Socket does by default.
+ * 16 KiB to 64 KiB, at most what the consumer takes in PACE_MS at its averaged pace). Node's own
+ * HTTP parser still reads the socket: the http client consumes a socket through its 'data'
+ * events (node 20 and 24 alike), and each read is pushed as the socket's data, as net.Socket does
+ * by default.
  * Backpressure is sharper: with `onread`, net.Socket's pause() stops reading the handle at once,
  * where a default socket reads one more chunk into its own buffer; the socket and
  * its responses have a highWaterMark of 0 (nothing read ahead); and the body guard pauses the
