@@ -75,6 +75,9 @@ function tcpMemLimits() {
   }
 }
 
+/** Pages (4 KiB) in MiB; undefined stays undefined. */
+const pagesMiB = (pages) => (pages === undefined ? undefined : (pages * 4096) / 2 ** 20);
+
 /** The peak of the pages TCP buffers hold on the machine (/proc/net/sockstat `TCP: … mem N`), sampled every `ms`. */
 function sampleTcpMemory(ms) {
   let peakPages;
@@ -89,11 +92,9 @@ function sampleTcpMemory(ms) {
   read();
   const timer = setInterval(read, ms);
   return {
+    /** Stops sampling; the peak, in pages (undefined off Linux). */
     stop() {
       clearInterval(timer);
-      return peakPages;
-    },
-    get peakPages() {
       return peakPages;
     },
   };
@@ -116,11 +117,12 @@ export async function measureListeners({ server, url, headers = {}, expectStatus
   const kernelBefore = tcpCounters();
   const tcpMem = sampleTcpMemory(250);
   let summary;
+  let tcpMemPeakPages;
   try {
     summary = await runChild({ url, headers, expectStatus, n, rate, seconds });
   } finally {
     sampler.stop();
-    tcpMem.stop();
+    tcpMemPeakPages = tcpMem.stop();
   }
   const kernelAfter = tcpCounters();
   const { peakRssBytes, cpuSeconds } = sampler.stop();
@@ -149,8 +151,8 @@ export async function measureListeners({ server, url, headers = {}, expectStatus
     errorDetail: summary.errorDetail,
     errorSamples: summary.errorSamples,
     // The whole machine's TCP (every process's sockets, not only this run's): see tcpCounters.
-    tcpMemPeakMiB: tcpMem.peakPages === undefined ? undefined : (tcpMem.peakPages * 4096) / 2 ** 20,
-    tcpMemPressureMiB: tcpMemLimits()?.pressure === undefined ? undefined : (tcpMemLimits().pressure * 4096) / 2 ** 20,
+    tcpMemPeakMiB: pagesMiB(tcpMemPeakPages),
+    tcpMemPressureMiB: pagesMiB(tcpMemLimits()?.pressure),
     tcpCounters: kernelBefore && kernelAfter ? Object.fromEntries(TCP_COUNTERS.map((k) => [k, kernelAfter[k] - kernelBefore[k]])) : undefined,
   };
 }
