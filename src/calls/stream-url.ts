@@ -36,19 +36,19 @@ interface Issued {
   expiresAt: number;
 }
 
-/** First issues remembered without their URL (`setFirst`): slots of a 32-bit hash of the key. */
+/** First issues remembered without their URL (`setFirst`): slots of a 32-bit hash of the key (`slotOf`). */
 const FIRST_SLOTS = 1 << 16;
 
 /** Recently issued URLs by call, storage key and principal; bounded, oldest evicted first. */
 export class StreamUrlCache {
   readonly #entries = new Map<string, Issued>();
   /**
-   * First issues, by slot: the key's hash (0: empty), when it was issued and when it expires
+   * First issues, by slot: the key's tag (`slotOf`; 0: empty), when it was issued and when it expires
    * (1.3 MB in all, no object per key). A key whose slot another takes is forgotten, so its next
    * request makes a new URL; two keys of one hash (1 in 2^32) would share times, which only
    * shortens a URL's window or lifetime, never lengthens it past the TTL from its own issue.
    */
-  readonly #firstHash = new Int32Array(FIRST_SLOTS);
+  readonly #firstTag = new Int32Array(FIRST_SLOTS);
   readonly #firstIssued = new Float64Array(FIRST_SLOTS);
   readonly #firstExpires = new Float64Array(FIRST_SLOTS);
   #firstCount = 0;
@@ -61,10 +61,9 @@ export class StreamUrlCache {
   /** Remember the first issue of a URL that can be made again alike (`takeFirst`): its times only. */
   setFirst(key: string, issuedAt: number, expiresAt: number): void {
     if (this.reuseMs <= 0) return;
-    const hash = fnv1a(key) || 1;
-    const slot = hash & (FIRST_SLOTS - 1);
-    if (this.#firstHash[slot] === 0) this.#firstCount++;
-    this.#firstHash[slot] = hash;
+    const { slot, tag } = slotOf(key);
+    if (this.#firstTag[slot] === 0) this.#firstCount++;
+    this.#firstTag[slot] = tag;
     this.#firstIssued[slot] = issuedAt;
     this.#firstExpires[slot] = expiresAt;
   }
@@ -74,12 +73,11 @@ export class StreamUrlCache {
    * the caller makes the URL again and keeps it in full (`set`).
    */
   takeFirst(key: string, nowMs: number): Omit<Issued, 'url'> | undefined {
-    const hash = fnv1a(key) || 1;
-    const slot = hash & (FIRST_SLOTS - 1);
-    if (this.#firstHash[slot] !== hash) return undefined;
+    const { slot, tag } = slotOf(key);
+    if (this.#firstTag[slot] !== tag) return undefined;
     const issuedAt = this.#firstIssued[slot]!;
     const expiresAt = this.#firstExpires[slot]!;
-    this.#firstHash[slot] = 0;
+    this.#firstTag[slot] = 0;
     this.#firstCount--;
     if (nowMs - issuedAt > this.reuseMs || nowMs >= expiresAt) return undefined;
     return { issuedAt, expiresAt };
@@ -106,6 +104,12 @@ export class StreamUrlCache {
   get size(): number {
     return this.#entries.size + this.#firstCount;
   }
+}
+
+/** A key's slot (the low 16 bits of its hash) and its tag there (the high 16, plus 1: never 0). */
+function slotOf(key: string): { slot: number; tag: number } {
+  const hash = fnv1a(key);
+  return { slot: hash & (FIRST_SLOTS - 1), tag: (hash >>> 16) + 1 };
 }
 
 /** 32-bit FNV-1a of a string's UTF-16 code units. */
