@@ -48,6 +48,24 @@ const call = (sid: string, org = 'org_s'): NewCall => ({
   duration_ms: null, storage_key: `${org}/${sid}.wav`, content_type: 'audio/wav', size_bytes: 44, sha256: 'x'.repeat(64),
 });
 
+t.test('find: every column of the row, as get reads it, with and without NULLs', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'recproxy-stores-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const stores = await openSqliteStores({ dbPath: join(dir, 'index.db') });
+  t.teardown(() => stores.close());
+  const full = { ...call('call_full'), from_number: '+15551112222', started_at: '2026-11-30T10:00:00.000Z', duration_ms: 61_000 };
+  await stores.index.insert(full);
+  await stores.index.insert(call('call_nulls'));
+  t.ok(await stores.index.setHold('call_full', true), 'a legal hold: every column set');
+  for (const sid of ['call_full', 'call_nulls']) {
+    const found = await stores.index.find('org_s', sid);
+    t.strictSame(found, await stores.index.get(sid), `${sid}: the same row`);
+    t.same(Object.keys(found!), Object.keys((await stores.index.get(sid))!), `${sid}: the same fields, in order`);
+  }
+  t.match(await stores.index.find('org_s', 'call_full'), { from_number: '+15551112222', duration_ms: 61_000, size_bytes: 44, legal_hold_at: /^\d{4}-/ });
+  t.match(await stores.index.find('org_s', 'call_nulls'), { from_number: null, started_at: null, duration_ms: null, legal_hold_at: null });
+});
+
 t.test('openSqliteStores: the three stores, through their interfaces, across a reopen', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'recproxy-stores-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

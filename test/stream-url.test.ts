@@ -86,6 +86,73 @@ t.test('the cache is bounded and drops expired entries', async (t) => {
   t.equal(cache.get('short', now + 1000), undefined, 'never past its expiry');
 });
 
+/** A daemon media URL maker (a real signer) counting its calls, and storage that cannot presign, counting stats. */
+/** The expiry a media URL's token names, in milliseconds. */
+const expiryOf = (url: string) => JSON.parse(Buffer.from(url.slice(url.indexOf('/media/')).split('.')[1]!, 'base64url').toString('utf8')).e * 1000;
+
+function mediaContext(reuseSec: number, ttl = 3600) {
+  const counts = { stat: 0, url: 0, issued: 0 };
+  const media = new MediaUrls(new TokenSigner([{ id: 'k1', secret: 'first-issue-secret' }]), new PublicOrigin('http://daemon.example', 'h', 1));
+  const ctx: StreamUrlDeps = {
+    streamTtl: ttl,
+    streamMode: 'proxy',
+    streamUrls: new StreamUrlCache(reuseSec * 1000),
+    mediaUrls: { url: (...args: Parameters<MediaUrls['url']>) => (counts.url++, media.url(...args)) },
+    onIssued: () => counts.issued++,
+    storage: {
+      name: 'local',
+      presignedUrls: false,
+      async stat() { counts.stat++; return { size: 10, etag: '"e"', lastModified: new Date() }; },
+    } as unknown as StreamUrlDeps['storage'],
+  };
+  return { ctx, counts };
+}
+
+t.test('a media URL: its first issue kept as its times, made again byte-identical on the second request, then kept in full', async (t) => {
+  const { ctx, counts } = mediaContext(60);
+  const now = Date.now();
+  const first = await issueStreamUrl(ctx, call, 'key1', now);
+  t.ok(first.url.startsWith('http://daemon.example/media/k1.'));
+  t.equal(ctx.streamUrls.size, 1, 'the first issue is remembered');
+  const second = await issueStreamUrl(ctx, call, 'key1', now + 30_000);
+  t.equal(second.url, first.url, 'the same URL, byte for byte');
+  t.equal(second.expires_in, Math.ceil((expiryOf(first.url) - now - 30_000) / 1000), 'its remaining lifetime');
+  t.same(counts, { stat: 1, url: 2, issued: 1 }, 'made again without a storage check; not counted as a new URL');
+  t.equal(ctx.streamUrls.size, 1, 'kept in full now, the first issue forgotten');
+  const third = await issueStreamUrl(ctx, call, 'key1', now + 40_000);
+  t.equal(third.url, first.url);
+  t.same(counts, { stat: 1, url: 2, issued: 1 }, 'the third request signs nothing');
+
+  const other = { ...call, call_sid: 'call_2' };
+  await issueStreamUrl(ctx, other, 'key1', now);
+  await issueStreamUrl(ctx, other, 'key1', now + 60_001);
+  t.same(counts, { stat: 3, url: 4, issued: 3 }, 'a first issue past the window: a new URL, checked again');
+
+  const short = mediaContext(60, 10);
+  const once = await issueStreamUrl(short.ctx, call, 'key1', now);
+  await issueStreamUrl(short.ctx, call, 'key1', expiryOf(once.url));
+  t.same(short.counts, { stat: 2, url: 2, issued: 2 }, 'never past its expiry');
+
+  const off = mediaContext(0);
+  await issueStreamUrl(off.ctx, call, 'key1', now);
+  await issueStreamUrl(off.ctx, call, 'key1', now);
+  t.same(off.counts, { stat: 2, url: 2, issued: 2 }, 'reuse 0: nothing remembered');
+  t.equal(off.ctx.streamUrls.size, 0);
+});
+
+t.test('first issues: slots of a hash, a taken slot forgets the key before', async (t) => {
+  const cache = new StreamUrlCache(60_000);
+  const now = Date.now();
+  t.equal(cache.takeFirst('never', now), undefined);
+  for (let i = 0; i < 200_000; i++) cache.setFirst(`k${i}`, now, now + 3_600_000);
+  t.ok(cache.size <= 1 << 16, `bounded (${cache.size})`);
+  let kept = 0;
+  for (let i = 0; i < 1000; i++) if (cache.takeFirst(`k${i}`, now)) kept++;
+  t.ok(kept < 1000, `the oldest keys mostly forgotten (${kept} of 1,000 kept)`);
+  t.same(cache.takeFirst('k199999', now + 1), { issuedAt: now, expiresAt: now + 3_600_000 }, 'the newest kept, with its times');
+  t.equal(cache.takeFirst('k199999', now + 1), undefined, 'taken once');
+});
+
 t.test('through the daemon: the same media URL within the window', async (t) => {
   const d = await startDaemon({ RECPROXY_STREAM_URL_REUSE_SEC: '60' });
   t.teardown(d.stop);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createHmac } from 'node:crypto';
 import { TokenSigner, type MediaGrant } from '../src/token.js';
 import { loadSigningKeys, parseSigningKeys } from '../src/signing-keys.js';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
@@ -21,6 +22,16 @@ t.test('round trip, URL-safe', async (t) => {
   const token = s.sign(grant);
   t.match(token, /^new\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
   t.same(s.verify(token, now), grant);
+});
+
+t.test('the format: kid, base64url JSON, base64url HMAC-SHA256 of the two with the secret', async (t) => {
+  const token = new TokenSigner([newKey, oldKey]).sign({ ...grant, org: 'org_1', sid: 'call_1', principal: 'key:k1' });
+  const [kid, payload, mac] = token.split('.');
+  t.equal(kid, 'new');
+  t.strictSame(JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')), {
+    k: grant.key, e: grant.exp, d: 'inline', f: grant.filename, t: 'audio/wav', o: 'org_1', s: 'call_1', p: 'key:k1',
+  });
+  t.equal(mac, createHmac('sha256', newKey.secret).update(`new.${payload}`).digest().toString('base64url'), 'the MAC as any HMAC-SHA256 computes it');
 });
 
 t.test('rotation: the first key signs, every listed key verifies, retired keys fail', async (t) => {

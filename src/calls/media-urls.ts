@@ -65,9 +65,12 @@ export class MediaUrls {
     readonly origin: PublicOrigin,
   ) {}
 
-  /** A media URL for `key`, valid `options.expiresIn` seconds (whole seconds from now). */
-  url(key: string, options: SignOptions, audit?: MediaAudit): SignedUrl {
-    const exp = Math.floor(Date.now() / 1000) + options.expiresIn;
+  /**
+   * A media URL for `key`, valid `options.expiresIn` seconds (whole seconds from now), or until
+   * `exp` (whole seconds since the epoch) when given: the same arguments and `exp` make the same
+   * URL, byte for byte (what src/calls/stream-url.ts relies on to make a URL again).
+   */
+  url(key: string, options: SignOptions, audit?: MediaAudit, exp = Math.floor(Date.now() / 1000) + options.expiresIn): SignedUrl {
     const token = this.signer.sign({
       key,
       exp,

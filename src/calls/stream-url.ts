@@ -9,6 +9,14 @@
  * the same URL, so the browser's cache keeps working, and the storage check and signature are
  * not paid again. Past that margin a fresh URL is made. A recording deleted from storage can
  * thus still be handed a URL for at most that window; the URL itself then answers 404.
+ *
+ * A daemon media URL is kept in full only from its second request on: its first issue is
+ * remembered as two times in typed arrays (`StreamUrlCache.setFirst`), and a second request in the
+ * window signs it again with the same expiry, which makes the same URL byte for byte (the token
+ * is a deterministic HMAC of the same fields). With a million calls most are asked once, and a
+ * URL string, its key and an object kept for each, dropped later unasked, were the larger part of
+ * what the collector copied (BENCHMARKS.md, "Growth: where the 1M run's p99 comes from").
+ * Presigned URLs cannot be made again alike (the storage's signing time): kept in full at once.
  */
 import { recordingFilename } from '../core/disposition.js';
 import { presigns, type StorageAdapter } from '../core/storage.js';
@@ -28,14 +36,52 @@ interface Issued {
   expiresAt: number;
 }
 
+/** First issues remembered without their URL (`setFirst`): slots of a 32-bit hash of the key (`slotOf`). */
+const FIRST_SLOTS = 1 << 16;
+
 /** Recently issued URLs by call, storage key and principal; bounded, oldest evicted first. */
 export class StreamUrlCache {
   readonly #entries = new Map<string, Issued>();
+  /**
+   * First issues, by slot: the key's tag (`slotOf`; 0: empty), when it was issued and when it expires
+   * (1.3 MB in all, no object per key). A key whose slot another takes is forgotten, so its next
+   * request makes a new URL; two keys of one hash (1 in 2^32) would share times, which only
+   * shortens a URL's window or lifetime, never lengthens it past the TTL from its own issue.
+   */
+  readonly #firstTag = new Int32Array(FIRST_SLOTS);
+  readonly #firstIssued = new Float64Array(FIRST_SLOTS);
+  readonly #firstExpires = new Float64Array(FIRST_SLOTS);
+  #firstCount = 0;
 
   constructor(
     readonly reuseMs: number,
     readonly maxEntries = 50_000,
   ) {}
+
+  /** Remember the first issue of a URL that can be made again alike (`takeFirst`): its times only. */
+  setFirst(key: string, issuedAt: number, expiresAt: number): void {
+    if (this.reuseMs <= 0) return;
+    const { slot, tag } = slotOf(key);
+    if (this.#firstTag[slot] === 0) this.#firstCount++;
+    this.#firstTag[slot] = tag;
+    this.#firstIssued[slot] = issuedAt;
+    this.#firstExpires[slot] = expiresAt;
+  }
+
+  /**
+   * The times of `key`'s first issue if it is still in its window, forgotten as they are returned:
+   * the caller makes the URL again and keeps it in full (`set`).
+   */
+  takeFirst(key: string, nowMs: number): Omit<Issued, 'url'> | undefined {
+    const { slot, tag } = slotOf(key);
+    if (this.#firstTag[slot] !== tag) return undefined;
+    const issuedAt = this.#firstIssued[slot]!;
+    const expiresAt = this.#firstExpires[slot]!;
+    this.#firstTag[slot] = 0;
+    this.#firstCount--;
+    if (nowMs - issuedAt > this.reuseMs || nowMs >= expiresAt) return undefined;
+    return { issuedAt, expiresAt };
+  }
 
   get(key: string, nowMs: number): Issued | undefined {
     const hit = this.#entries.get(key);
@@ -54,9 +100,23 @@ export class StreamUrlCache {
     this.#entries.set(key, issued);
   }
 
+  /** URLs kept in full, and first issues remembered (expired ones too, until asked for or replaced). */
   get size(): number {
-    return this.#entries.size;
+    return this.#entries.size + this.#firstCount;
   }
+}
+
+/** A key's slot (the low 16 bits of its hash) and its tag there (the high 16, plus 1: never 0). */
+function slotOf(key: string): { slot: number; tag: number } {
+  const hash = fnv1a(key);
+  return { slot: hash & (FIRST_SLOTS - 1), tag: (hash >>> 16) + 1 };
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 code units. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash | 0;
 }
 
 /** What issuing a stream URL uses. */
@@ -83,8 +143,6 @@ export async function issueStreamUrl(deps: StreamUrlDeps, call: CallRow, princip
   const cacheKey = `${call.call_sid}\u0000${call.storage_key}\u0000${principal}`;
   let issued = streamUrls.get(cacheKey, nowMs);
   if (!issued) {
-    // A URL to nothing would only fail later in the player: check the object is there.
-    await storage.stat(call.storage_key);
     const options = {
       expiresIn: streamTtl,
       disposition: 'inline' as const,
@@ -93,12 +151,22 @@ export async function issueStreamUrl(deps: StreamUrlDeps, call: CallRow, princip
     };
     // The storage's own URL where the adapter declares it can presign; else the daemon's.
     const presigned = deps.streamMode === 'presigned' && presigns(storage);
-    const signed = presigned
-      ? await storage.signedUrl(call.storage_key, options)
-      : deps.mediaUrls.url(call.storage_key, options, { org: call.org_id, sid: call.call_sid, principal });
-    deps.onIssued?.(presigned ? 'presigned' : 'media');
-    issued = { url: signed.url, issuedAt: nowMs, expiresAt: signed.expiresAt.getTime() };
-    streamUrls.set(cacheKey, issued);
+    const audit = { org: call.org_id, sid: call.call_sid, principal };
+    const first = presigned ? undefined : streamUrls.takeFirst(cacheKey, nowMs);
+    if (first) {
+      // Asked again in the window: the first issue's URL, made again with its expiry.
+      const again = deps.mediaUrls.url(call.storage_key, options, audit, first.expiresAt / 1000);
+      issued = { url: again.url, ...first };
+      streamUrls.set(cacheKey, issued);
+    } else {
+      // A URL to nothing would only fail later in the player: check the object is there.
+      await storage.stat(call.storage_key);
+      const signed = presigned ? await storage.signedUrl(call.storage_key, options) : deps.mediaUrls.url(call.storage_key, options, audit);
+      deps.onIssued?.(presigned ? 'presigned' : 'media');
+      issued = { url: signed.url, issuedAt: nowMs, expiresAt: signed.expiresAt.getTime() };
+      if (presigned) streamUrls.set(cacheKey, issued);
+      else streamUrls.setFirst(cacheKey, issued.issuedAt, issued.expiresAt);
+    }
   }
   return {
     url: issued.url,
