@@ -87,53 +87,25 @@ export class Pacer {
 
   /** Serve `res` (a response read from this pacer's socket): a fresh pace, counted in the budget. */
   track(res: IncomingMessage): PaceReport {
+    const generation = ++this.#generation;
     this.#res = res;
     const consumer = (this.#consumer = new ConsumerPace());
-    return new Report(this, ++this.#generation, consumer, res, this.#budget.enter());
-  }
-
-  /** Whether `generation` (a count from `track`) is the body served now: a late report is ignored. */
-  serves(generation: number): boolean {
-    return generation === this.#generation;
-  }
-}
-
-/**
- * What a body reports to its socket's pacer: an object with its methods on the prototype, not
- * five closures per body (one per listener of thousands, #13).
- */
-class Report implements PaceReport {
-  readonly #pacer: Pacer;
-  readonly #generation: number;
-  readonly #consumer: ConsumerPace;
-  readonly #res: IncomingMessage;
-  #leave: (() => void) | undefined;
-
-  constructor(pacer: Pacer, generation: number, consumer: ConsumerPace, res: IncomingMessage, leave: () => void) {
-    this.#pacer = pacer;
-    this.#generation = generation;
-    this.#consumer = consumer;
-    this.#res = res;
-    this.#leave = leave;
-  }
-
-  pushed(size: number): void {
-    if (this.#pacer.serves(this.#generation)) this.#consumer.pushed(size);
-  }
-
-  asked(): void {
-    if (this.#pacer.serves(this.#generation)) this.#consumer.asked();
-  }
-
-  stop(): void {
-    // Not after the response is complete: the socket may be back in the agent's pool, and
-    // node's http client resumes it only when a response completes.
-    if (this.#pacer.serves(this.#generation) && !this.#res.complete) this.#res.socket?.pause();
-  }
-
-  release(): void {
-    this.#leave?.();
-    this.#leave = undefined;
+    const leave = this.#budget.enter();
+    const current = () => generation === this.#generation;
+    return {
+      pushed: (size) => {
+        if (current()) consumer.pushed(size);
+      },
+      asked: () => {
+        if (current()) consumer.asked();
+      },
+      stop: () => {
+        // Not after the response is complete: the socket may be back in the agent's pool, and
+        // node's http client resumes it only when a response completes.
+        if (current() && !res.complete) res.socket?.pause();
+      },
+      release: leave,
+    };
   }
 }
 
@@ -154,10 +126,6 @@ export class PacedAgent extends http.Agent {
   }
 
   override createConnection(options: net.NetConnectOpts): net.Socket {
-    // The agent keeps this object (its own copy of the first request's options) for as long as the
-    // socket lives, to file the socket in its pool by host and port: the first request's headers
-    // (its signature, its date) are not needed there (#13: ~0.5 KB a socket).
-    delete (options as { headers?: unknown }).headers;
     const budget = this.#budget;
     if (shared === undefined || shared.length < budget.max) shared = Buffer.allocUnsafeSlow(budget.max);
     const slab = shared;
