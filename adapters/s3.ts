@@ -331,18 +331,15 @@ export class S3Adapter implements StorageAdapter {
 
   /** One attempt: the response once its headers arrive, within `ms` (connect included). */
   private send(signed: SignedRequest, signal: AbortSignal | undefined, ms: number): Promise<IncomingMessage> {
-    const request = {
-      method: 'GET',
-      hostname: signed.hostname.replace(/^\[|\]$/g, ''),
-      port: signed.port,
-      path: signed.path,
-      // As rawHeaders are ([name, value, ...]): the request line and headers are written as they
-      // are, and the request keeps no header map of its own for as long as the body is read (#13).
-      headers: Object.entries(signed.headers).flat(),
-      agent: this.agent,
-    };
     return new Promise((resolve, reject) => {
-      const req = (signed.protocol === 'https:' ? https : http).request(request);
+      const req = (signed.protocol === 'https:' ? https : http).request({
+        method: 'GET',
+        hostname: signed.hostname.replace(/^\[|\]$/g, ''),
+        port: signed.port,
+        path: signed.path,
+        headers: signed.headers,
+        agent: this.agent,
+      });
       const timer = setTimeout(() => {
         const err = Object.assign(new Error(`no response from S3 within ${this.timeoutMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
         req.destroy(err);
@@ -353,20 +350,15 @@ export class S3Adapter implements StorageAdapter {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
-      const onError = (err: Error) => {
-        settled();
-        reject(err);
-      };
       req.once('response', (res) => {
         settled();
-        // The request lives as long as its body is read: it keeps none of this attempt's closures
-        // (they hold the signed request) (#13). A socket error after the response is still emitted
-        // on the request, so it keeps a listener; the body guard handles the error on the response.
-        req.removeListener('error', onError);
-        req.on('error', ignoreError);
         resolve(res);
       });
-      req.on('error', onError);
+      // Not `once`: a socket error after the response is also emitted here (the body guard handles it).
+      req.on('error', (err) => {
+        settled();
+        reject(err);
+      });
       req.end();
     });
   }
@@ -446,9 +438,6 @@ export class S3Adapter implements StorageAdapter {
     return new StorageUnavailable(err instanceof Error ? `${err.name}: ${err.message}` : String(err), { cause: err });
   }
 }
-
-/** A request's error after its response: the response's body guard (adapters/body-guard.ts) reports it. */
-function ignoreError(): void {}
 
 function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
