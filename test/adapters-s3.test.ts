@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Sha256 } from '@smithy/core/checksum';
 import { HttpRequest } from '@smithy/core/protocols';
@@ -7,7 +8,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { S3Adapter, targetOf, type S3AdapterOptions } from '../adapters/s3.js';
 import type { SignOptions } from '../src/core/storage.js';
-import { adapterContract, backendIgnoresRange, backendOutage, collect, emptyBucket, missingBucket, neverAnswers, stalledBody } from './helpers/adapter-contract.js';
+import { adapterContract, backendIgnoresRange, backendOutage, collect, emptyBucket, missingBucket, neverAnswers, settle, stalledBody } from './helpers/adapter-contract.js';
 import { S3RVER_CREDENTIALS, startBlackhole, startS3Server, startScriptedServer, type ScriptedAction } from './helpers/s3-server.js';
 
 const BUCKET = 'recordings';
@@ -320,4 +321,23 @@ t.test('no credentials, or an https endpoint that refuses: StorageUnavailable', 
   await dead.stop();
   const tls = adapterFor(t, { endpoint: dead.endpoint.replace('http:', 'https:'), timeoutMs: 1000 });
   await t.rejects(tls.open('a.wav', { hint: 'whole' }), { code: 'STORAGE_UNAVAILABLE', message: /ECONNREFUSED/ }, 'https endpoint');
+});
+
+t.test('a connection reset mid-body: the body fails with StorageUnavailable, the request\'s late error is not thrown', async (t) => {
+  // The reset reaches the GET's request as an 'error' after its response (node's http client):
+  // without a listener left on the request that error would be thrown, crashing the daemon.
+  const backend: Server = createServer((req, res) => {
+    res.writeHead(200, { 'content-length': 1_000_000, etag: '"e"', 'last-modified': new Date().toUTCString(), 'content-type': 'audio/wav' });
+    res.write(Buffer.alloc(4096), () => setTimeout(() => req.socket.resetAndDestroy(), 20));
+  });
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => backend.close(resolve)));
+  const { port } = backend.address() as { port: number };
+  const adapter = adapterFor(t, { endpoint: `http://127.0.0.1:${port}` });
+  const { meta, body } = await adapter.read('reset.wav');
+  t.equal(meta.size, 1_000_000);
+  body.resume();
+  const { outcome, error } = await settle(body, 10_000);
+  t.equal(outcome, 'error');
+  t.match(error, { code: 'STORAGE_UNAVAILABLE', message: /read failed/ });
 });
