@@ -86,10 +86,10 @@ t.test('the cache is bounded and drops expired entries', async (t) => {
   t.equal(cache.get('short', now + 1000), undefined, 'never past its expiry');
 });
 
-/** A daemon media URL maker (a real signer) counting its calls, and storage that cannot presign, counting stats. */
 /** The expiry a media URL's token names, in milliseconds. */
 const expiryOf = (url: string) => JSON.parse(Buffer.from(url.slice(url.indexOf('/media/')).split('.')[1]!, 'base64url').toString('utf8')).e * 1000;
 
+/** A daemon media URL maker (a real signer) counting its calls, and storage that cannot presign, counting stats. */
 function mediaContext(reuseSec: number, ttl = 3600) {
   const counts = { stat: 0, url: 0, issued: 0 };
   const media = new MediaUrls(new TokenSigner([{ id: 'k1', secret: 'first-issue-secret' }]), new PublicOrigin('http://daemon.example', 'h', 1));
