@@ -76,18 +76,16 @@ export class TokenSigner {
    */
   verify(token: string, nowMs = Date.now()): MediaGrant {
     if (token.length > MAX_TOKEN_LENGTH) throw new TokenInvalid();
-    const known = this.#verified.get(token);
-    if (known) {
-      if (known.exp * 1000 <= nowMs) {
-        this.#verified.delete(token);
-        throw new TokenExpired();
-      }
-      return known;
+    let grant = this.#verified.get(token);
+    if (!grant) {
+      grant = this.#verifyMac(token);
+      if (this.#verified.size >= VERIFIED_MEMO) this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(token, grant);
     }
-    const grant = this.#verifyMac(token);
-    if (grant.exp * 1000 <= nowMs) throw new TokenExpired();
-    if (this.#verified.size >= VERIFIED_MEMO) this.#verified.delete(this.#verified.keys().next().value!);
-    this.#verified.set(token, grant);
+    if (grant.exp * 1000 <= nowMs) {
+      this.#verified.delete(token);
+      throw new TokenExpired();
+    }
     return grant;
   }
 

@@ -19,6 +19,7 @@
  * Presigned URLs cannot be made again alike (the storage's signing time): kept in full at once.
  */
 import { recordingFilename } from '../core/disposition.js';
+import { fnv1a } from '../core/hash.js';
 import { presigns, type StorageAdapter } from '../core/storage.js';
 import type { CallRow } from '../stores/types.js';
 import type { MediaUrls } from './media-urls.js';
@@ -110,13 +111,6 @@ export class StreamUrlCache {
 function slotOf(key: string): { slot: number; tag: number } {
   const hash = fnv1a(key);
   return { slot: hash & (FIRST_SLOTS - 1), tag: (hash >>> 16) + 1 };
-}
-
-/** 32-bit FNV-1a of a string's UTF-16 code units. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash | 0;
 }
 
 /** What issuing a stream URL uses. */

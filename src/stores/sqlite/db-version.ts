@@ -4,6 +4,7 @@
  * through this connection call `invalidate()`. A hit costs one trivial pragma instead of a query.
  */
 import type Database from 'better-sqlite3';
+import { fnv1a } from '../../core/hash.js';
 
 /**
  * `PRAGMA data_version`, read at most once per turn of the event loop: in WAL mode each read
@@ -85,11 +86,4 @@ export class VersionedCache<V> {
   invalidate(): void {
     this.#entries.clear();
   }
-}
-
-/** 32-bit FNV-1a of a string's UTF-16 code units. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash | 0;
 }
