@@ -5,8 +5,7 @@
  * storage operations by adapter, operation and outcome with their latency, stream URLs issued,
  * the access audit's queue, and Node's default process metrics. Served by src/routes/metrics.ts.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { ListedObject, OpenedObject, StorageAdapter } from './core/storage.js';
 
 /** Seconds; from a cached lookup to a long download. */
@@ -17,35 +16,56 @@ const DOWNLOAD_ROUTES = new Set(['/api/calls/:call_sid/recording/download', '/me
 const UPLOAD_METHODS = new Set(['POST', 'PUT']);
 const UPLOAD_ROUTES = new Set(['/api/calls', '/api/calls/:call_sid/recording']);
 
+type Transfer = 'download' | 'upload';
+
+/**
+ * One route pattern and method's HTTP figures, counted in place as each response closes: a
+ * prom-client label set is hashed on every call (three a request), these are summed at scrape.
+ */
+export class HttpSlot {
+  /** Responses by status class: index 2 is 2xx; 0 and 6-9 hold codes outside 100-599. */
+  readonly statusClasses = new Float64Array(10);
+  /** Latencies counted in their LATENCY_BUCKETS bound (not cumulative); the last, above all. */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+  seconds = 0;
+  count = 0;
+  /** Body bytes the sockets accepted. */
+  bytes = 0;
+
+  constructor(
+    readonly route: string,
+    readonly method: string,
+    readonly transfer: Transfer | undefined,
+  ) {}
+}
+
+/** A sample as prom-client's registry prints it. */
+interface Sample {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+/** A metric family whose samples are made when the registry is scraped. */
+class ScrapedFamily {
+  readonly aggregator = 'sum';
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'histogram',
+    readonly samples: () => Sample[],
+  ) {}
+
+  get() {
+    return { name: this.name, help: this.help, type: this.type, values: this.samples(), aggregator: this.aggregator };
+  }
+}
+
 export type StorageOperation = 'stat' | 'read' | 'open' | 'write' | 'delete' | 'list' | 'probe';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'recproxy_http_requests_total',
-    help: 'HTTP requests answered, by route pattern, method and status class',
-    labelNames: ['route', 'method', 'status_class'] as const,
-    registers: [this.registry],
-  });
-  readonly requestSeconds = new Histogram({
-    name: 'recproxy_http_request_duration_seconds',
-    help: 'From a request arriving to its response closing (the whole body sent, or cut off)',
-    labelNames: ['route', 'method'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly bytesSent = new Counter({
-    name: 'recproxy_http_response_body_bytes_total',
-    help: 'Recording body bytes the sockets accepted, by route pattern (downloads and media)',
-    labelNames: ['route'] as const,
-    registers: [this.registry],
-  });
-  readonly inFlight = new Gauge({
-    name: 'recproxy_http_transfers_in_flight',
-    help: 'Downloads (download and media routes) and uploads being answered now',
-    labelNames: ['kind'] as const,
-    registers: [this.registry],
-  });
   readonly storageOps = new Counter({
     name: 'recproxy_storage_operations_total',
     help: 'Storage adapter operations by adapter, operation and outcome (ok, not_found, error)',
@@ -66,8 +86,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** The HTTP figures by route pattern, then method. */
+  readonly #slots = new Map<string, Map<string, HttpSlot>>();
+  readonly #transfers: Record<Transfer, number> = { download: 0, upload: 0 };
+
   constructor(audit?: { readonly pending: number; readonly dropped: number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'recproxy_' });
+    this.#httpFamilies();
     new Gauge({
       name: 'recproxy_audit_queue_depth',
       help: 'Access audit entries recorded and not yet written',
@@ -86,25 +111,70 @@ export class Metrics {
     });
   }
 
-  /**
-   * Counts every request of `app` when its response closes, finished or cut off: labels from
-   * the matched route's pattern (`unmatched` for none).
-   */
-  instrument(app: FastifyInstance): void {
-    app.addHook('onRequest', (request, reply, done) => {
-      const start = process.hrtime.bigint();
-      const route = request.routeOptions.url ?? 'unmatched';
-      const kind = transferKind(request, route);
-      if (kind) this.inFlight.inc({ kind });
-      reply.raw.once('close', () => {
-        const method = request.method;
-        this.requests.inc({ route, method, status_class: `${Math.floor(reply.raw.statusCode / 100)}xx` });
-        this.requestSeconds.observe({ route, method }, Number(process.hrtime.bigint() - start) / 1e9);
-        if (request.bytesSent) this.bytesSent.inc({ route }, request.bytesSent);
-        if (kind) this.inFlight.dec({ kind });
-      });
-      done();
+  /** The HTTP families, from the slots; their names, labels and help are the metrics' contract. */
+  #httpFamilies(): void {
+    const slots = () => [...this.#slots.values()].flatMap((methods) => [...methods.values()]);
+    const families = [
+      new ScrapedFamily('recproxy_http_requests_total', 'HTTP requests answered, by route pattern, method and status class', 'counter', () =>
+        slots().flatMap(({ route, method, statusClasses }) =>
+          [...statusClasses].flatMap((value, n) => (value ? [{ labels: { route, method, status_class: `${n}xx` }, value }] : [])),
+        ),
+      ),
+      new ScrapedFamily('recproxy_http_request_duration_seconds', 'From a request arriving to its response closing (the whole body sent, or cut off)', 'histogram', () =>
+        slots().flatMap(({ route, method, buckets, seconds, count }): Sample[] => {
+          const name = 'recproxy_http_request_duration_seconds';
+          let below = 0;
+          const cumulative = LATENCY_BUCKETS.map((le, i) => ({ labels: { route, method, le }, value: (below += buckets[i]!), metricName: `${name}_bucket` }));
+          return [
+            ...cumulative,
+            { labels: { route, method, le: '+Inf' }, value: count, metricName: `${name}_bucket` },
+            { labels: { route, method }, value: seconds, metricName: `${name}_sum` },
+            { labels: { route, method }, value: count, metricName: `${name}_count` },
+          ];
+        }),
+      ),
+      new ScrapedFamily('recproxy_http_response_body_bytes_total', 'Recording body bytes the sockets accepted, by route pattern (downloads and media)', 'counter', () => {
+        const byRoute = new Map<string, number>();
+        for (const { route, bytes } of slots()) if (bytes) byRoute.set(route, (byRoute.get(route) ?? 0) + bytes);
+        return [...byRoute].map(([route, value]) => ({ labels: { route }, value }));
+      }),
+    ];
+    for (const family of families) this.registry.registerMetric(family as unknown as Metric);
+    const transfers = this.#transfers;
+    new Gauge({
+      name: 'recproxy_http_transfers_in_flight',
+      help: 'Downloads (download and media routes) and uploads being answered now',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const kind of ['download', 'upload'] as const) this.set({ kind }, transfers[kind]);
+      },
     });
+  }
+
+  /**
+   * A request arrived for `route` (its pattern, `unmatched` for none) and `method`: the slot its
+   * figures go to, and it is counted in flight when the route moves recording bytes.
+   */
+  requestStarted(route: string, method: string): HttpSlot {
+    let methods = this.#slots.get(route);
+    if (!methods) this.#slots.set(route, (methods = new Map()));
+    let slot = methods.get(method);
+    if (!slot) methods.set(method, (slot = new HttpSlot(route, method, transferKind(route, method))));
+    if (slot.transfer) this.#transfers[slot.transfer]++;
+    return slot;
+  }
+
+  /** The response of a request of `slot` closed, finished or cut off, with `bytes` of body sent. */
+  requestClosed(slot: HttpSlot, status: number, seconds: number, bytes: number): void {
+    slot.statusClasses[Math.min(9, Math.floor(status / 100))]! += 1;
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[bucket]!) bucket++;
+    slot.buckets[bucket]! += 1;
+    slot.seconds += seconds;
+    slot.count++;
+    slot.bytes += bytes;
+    if (slot.transfer) this.#transfers[slot.transfer]--;
   }
 
   /** `adapter` with every operation counted and timed; what it answers is unchanged. */
@@ -175,8 +245,8 @@ export class Metrics {
   }
 }
 
-function transferKind(request: FastifyRequest, route: string): 'download' | 'upload' | undefined {
+function transferKind(route: string, method: string): Transfer | undefined {
   if (DOWNLOAD_ROUTES.has(route)) return 'download';
-  if (UPLOAD_METHODS.has(request.method) && UPLOAD_ROUTES.has(route)) return 'upload';
+  if (UPLOAD_METHODS.has(method) && UPLOAD_ROUTES.has(route)) return 'upload';
   return undefined;
 }

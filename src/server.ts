@@ -12,7 +12,7 @@ import { BodyErrorLogController } from './log-controller.js';
 import { loggerOptions } from './redact.js';
 import { adminRoutes } from './routes/admin.js';
 import { callRoutes } from './routes/calls.js';
-import { auditDenied, guardApi } from './routes/guard.js';
+import { auditDenied, guardApi, recordAudited } from './routes/guard.js';
 import { Readiness, healthRoutes } from './routes/health.js';
 import { mediaRoutes } from './routes/media.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -164,27 +164,39 @@ export function trustProxyOption(value: string | undefined): false | string[] | 
 declare module 'fastify' {
   interface FastifyInstance {
     /**
-     * Resolves once every response in flight has closed (finished or cut off) and its close
-     * listeners (the access audit's) have run: what shutdown waits for before closing the stores.
+     * Resolves once every response in flight has closed (finished or cut off) and its audit
+     * entry is recorded: what shutdown waits for before closing the stores.
      */
     responsesClosed(): Promise<void>;
   }
 }
 
-/** Counts the responses in flight, for `responsesClosed`. */
-function trackResponses(app: FastifyInstance): void {
+/**
+ * What every response needs from its arrival to its close, in one onRequest hook and one `close`
+ * listener (a hook and a listener each would be a cost per request each): the X-Request-Id
+ * header, the metrics' count and latency (src/metrics.ts), the access audit of
+ * `request.audited` (recordAudited, src/routes/guard.ts), and the count of responses in flight
+ * for `responsesClosed`. The listener runs first of the response's `close` listeners;
+ * a promise resolved in it settles its waiters only after all of them have run.
+ */
+function watchResponses(app: FastifyInstance, { metrics, audit }: Pick<ServerDeps, 'metrics' | 'audit'>): void {
   let open = 0;
   let waiting: (() => void)[] = [];
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
     open++;
-    reply.raw.once('close', () => {
-      // After the other close listeners of this emit (the audit's was added later, in its scope).
-      queueMicrotask(() => {
-        if (--open === 0) {
-          for (const resolve of waiting) resolve();
-          waiting = [];
-        }
-      });
+    const start = performance.now();
+    const slot = metrics.requestStarted(request.routeOptions.url ?? 'unmatched', request.method);
+    // Read now: once the socket is gone, request.ip is undefined.
+    const client = request.ip;
+    const res = reply.raw;
+    res.on('close', () => {
+      metrics.requestClosed(slot, res.statusCode, (performance.now() - start) / 1000, request.bytesSent ?? 0);
+      recordAudited(audit, request, client, res.statusCode);
+      if (--open === 0) {
+        for (const resolve of waiting) resolve();
+        waiting = [];
+      }
     });
     done();
   });
@@ -215,12 +227,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
     genReqId: requestId,
     childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
   });
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
-  trackResponses(app);
-  ctx.metrics.instrument(app);
+  watchResponses(app, ctx);
   await shedLoad(app, ctx.config);
   installErrorHandling(app, (request, code, status) => auditDenied(ctx, request, code, status));
   if (ctx.config.corsOrigins) {

@@ -5,7 +5,7 @@
  * and each download when the response closes, and count each denied attempt (auditDenied).
  */
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RateLimited, hasCode } from '../core/errors.js';
 import { isCallSid } from '../core/ids.js';
 import type { AuditAction } from '../stores/types.js';
@@ -90,39 +90,32 @@ export async function limitRate(app: FastifyInstance, max: number, windowMs: num
 }
 
 /**
- * Record `request.audited` when the response closes — finished or cut off by the client — with
- * its status and the body bytes the socket accepted for the client (`request.bytesSent`,
- * counted by sendObject), so aborted reads are in the audit too.
+ * Records `request.audited` as its response closes, finished or cut off by the client (src/server.ts
+ * calls it from the one `close` listener each response has), with its status and the body bytes
+ * the socket accepted for the client (`request.bytesSent`, counted by sendObject), so aborted
+ * reads are in the audit too. `client` is request.ip read when the request arrived: once the
+ * socket is gone (a client that left mid-body, Connection: close) it is undefined.
  */
-export function auditResponses(app: FastifyInstance, ctx: Pick<AppContext, 'audit'>): void {
-  // A callback hook, not an async one: it awaits nothing, and a promise per request is not free.
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    // Read now: once the socket is gone (a client that left mid-body, Connection: close),
-    // request.ip is undefined unless something happened to read it earlier.
-    const client = request.ip;
-    reply.raw.once('close', () => {
-      const a = request.audited;
-      if (!a) return;
-      ctx.audit.record({
-        action: a.action,
-        org: a.org,
-        callSid: a.sid,
-        principal: a.principal,
-        client,
-        status: reply.raw.statusCode,
-        bytes: a.action === 'download' || a.action === 'media' ? (request.bytesSent ?? 0) : undefined,
-      });
-    });
-    done();
+export function recordAudited(audit: AppContext['audit'], request: FastifyRequest, client: string, status: number): void {
+  const a = request.audited;
+  if (!a) return;
+  audit.record({
+    action: a.action,
+    org: a.org,
+    callSid: a.sid,
+    principal: a.principal,
+    client,
+    status,
+    bytes: a.action === 'download' || a.action === 'media' ? (request.bytesSent ?? 0) : undefined,
   });
 }
 
 /**
  * The guard of the API routes (src/server.ts registers the recording and calls routes inside
- * it): authentication, one rate-limit bucket per credential across them all, the access audit.
+ * it): authentication and one rate-limit bucket per credential across them all. What a handler
+ * sets in `request.audited` is recorded by recordAudited when the response closes.
  */
-export async function guardApi(app: FastifyInstance, ctx: Pick<AppContext, 'config' | 'authenticate' | 'authFailures' | 'audit'>): Promise<void> {
+export async function guardApi(app: FastifyInstance, ctx: Pick<AppContext, 'config' | 'authenticate' | 'authFailures'>): Promise<void> {
   requireAuth(app, ctx);
   await limitRate(app, ctx.config.rateLimitMax, ctx.config.rateLimitWindowMs);
-  auditResponses(app, ctx);
 }

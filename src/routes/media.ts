@@ -11,11 +11,11 @@ import { dispositionHeader } from '../core/disposition.js';
 import { TokenInvalid, TokenRevoked } from '../core/errors.js';
 import { MediaParams, errorResponses } from '../schemas.js';
 import { sendObject } from '../bytes/send.js';
-import { auditResponses, limitRate } from './guard.js';
+import { limitRate } from './guard.js';
 import type { AppContext } from '../context.js';
 
 /** What this route uses of the context. */
-export type MediaRoutesDeps = Pick<AppContext, 'signer' | 'apiKeys' | 'storage' | 'config' | 'audit'>;
+export type MediaRoutesDeps = Pick<AppContext, 'signer' | 'apiKeys' | 'storage' | 'config'>;
 
 export const mediaRoutes =
   (deps: MediaRoutesDeps): FastifyPluginAsync =>
@@ -23,7 +23,6 @@ export const mediaRoutes =
     const { signer, apiKeys, storage, config } = deps;
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     await limitRate(app, config.mediaRateLimitMax, config.rateLimitWindowMs);
-    auditResponses(app, deps);
     app.route({
       method: ['GET', 'HEAD'],
       url: '/media/:token',
