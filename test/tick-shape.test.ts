@@ -1,0 +1,54 @@
+/**
+ * src/tick-shape.ts: with one tick object held from the start, the ticks queued after a process
+ * has filled the literal root's transitions still share one shape. Each case runs in a child
+ * node (natives syntax, to compare maps) with a clean environment, which first makes 2,000
+ * four-property literal shapes.
+ */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const TICK_SHAPE = fileURLToPath(new URL('../dist/src/tick-shape.js', import.meta.url));
+
+const CHILD = `
+import { createHook } from 'node:async_hooks';
+let kept;
+if (process.argv[1] === 'keep') kept = (await import(${JSON.stringify(TICK_SHAPE)})).keepTickShape();
+const shapes = [];
+for (let i = 0; i < 2000; i++) shapes.push(new Function('return {k' + i + ': 1, b: 2, c: 3, d: 4}')());
+const ticks = [];
+const hook = createHook({ init(_id, type, _trigger, resource) { if (type === 'TickObject') ticks.push(resource); } }).enable();
+for (let i = 0; i < 5; i++) process.nextTick(() => {});
+hook.disable();
+const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)');
+console.log(JSON.stringify({
+  ticks: ticks.length,
+  shareFirst: ticks.slice(1).every((tick) => sameMap(ticks[0], tick)),
+  shareKept: kept ? ticks.every((tick) => sameMap(kept, tick)) : null,
+  keptIsTick: kept ? typeof kept.callback === 'function' : null,
+}));
+`;
+
+interface Seen {
+  ticks: number;
+  shareFirst: boolean;
+  shareKept: boolean | null;
+  keptIsTick: boolean | null;
+}
+
+function run(mode: 'keep' | 'none'): Seen {
+  // A clean environment: the test runner's loaders (NODE_OPTIONS) would load shapes of their own.
+  const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', CHILD, mode], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  return JSON.parse(out) as Seen;
+}
+
+t.test('ticks keep one shape when one tick object is held from the start', async (t) => {
+  const kept = run('keep');
+  t.equal(kept.ticks, 5, 'five ticks seen');
+  t.equal(kept.keptIsTick, true, 'what is held is a tick object');
+  t.equal(kept.shareKept, true, 'every later tick has the held tick’s map');
+  const control = run('none');
+  t.equal(control.ticks, 5);
+  // Without it, Node 20's V8 gives each tick a map of its own here; another V8 may not.
+  t.comment(`without a held tick object: ${control.shareFirst ? 'one map' : 'a map per tick'} (${process.version})`);
+});
