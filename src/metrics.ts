@@ -114,22 +114,22 @@ export class Metrics {
   /** The HTTP families, from the slots; their names, labels and help are the metrics' contract. */
   #httpFamilies(): void {
     const slots = () => [...this.#slots.values()].flatMap((methods) => [...methods.values()]);
+    const duration = 'recproxy_http_request_duration_seconds';
     const families = [
       new ScrapedFamily('recproxy_http_requests_total', 'HTTP requests answered, by route pattern, method and status class', 'counter', () =>
         slots().flatMap(({ route, method, statusClasses }) =>
           [...statusClasses].flatMap((value, n) => (value ? [{ labels: { route, method, status_class: `${n}xx` }, value }] : [])),
         ),
       ),
-      new ScrapedFamily('recproxy_http_request_duration_seconds', 'From a request arriving to its response closing (the whole body sent, or cut off)', 'histogram', () =>
+      new ScrapedFamily(duration, 'From a request arriving to its response closing (the whole body sent, or cut off)', 'histogram', () =>
         slots().flatMap(({ route, method, buckets, seconds, count }): Sample[] => {
-          const name = 'recproxy_http_request_duration_seconds';
           let below = 0;
-          const cumulative = LATENCY_BUCKETS.map((le, i) => ({ labels: { route, method, le }, value: (below += buckets[i]!), metricName: `${name}_bucket` }));
+          const cumulative = LATENCY_BUCKETS.map((le, i) => ({ labels: { route, method, le }, value: (below += buckets[i]!), metricName: `${duration}_bucket` }));
           return [
             ...cumulative,
-            { labels: { route, method, le: '+Inf' }, value: count, metricName: `${name}_bucket` },
-            { labels: { route, method }, value: seconds, metricName: `${name}_sum` },
-            { labels: { route, method }, value: count, metricName: `${name}_count` },
+            { labels: { route, method, le: '+Inf' }, value: count, metricName: `${duration}_bucket` },
+            { labels: { route, method }, value: seconds, metricName: `${duration}_sum` },
+            { labels: { route, method }, value: count, metricName: `${duration}_count` },
           ];
         }),
       ),

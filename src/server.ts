@@ -173,7 +173,7 @@ declare module 'fastify' {
 
 /**
  * What every response needs from its arrival to its close, in one onRequest hook and one `close`
- * listener (a hook and a listener each would be a cost per request each): the X-Request-Id
+ * listener (hooks and listeners of their own would each cost every request): the X-Request-Id
  * header, the metrics' count and latency (src/metrics.ts), the access audit of
  * `request.audited` (recordAudited, src/routes/guard.ts), and the count of responses in flight
  * for `responsesClosed`. The listener runs first of the response's `close` listeners;
