@@ -106,8 +106,8 @@ export function readSize(left: number, sent: number, budget: Pick<ReadBudget, 'c
 
 /**
  * One body's consumer as its read sizes see it: the bytes sent, the chunk handed on and not yet
- * asked past, and the averaged pace. Used by FileBody and by the S3 sockets' pacer
- * (adapters/paced-agent.ts), so both size reads by one rule.
+ * asked past, and the averaged pace. Used by FileBody, by the MinIO sockets' pacer
+ * (adapters/paced-agent.ts) and by the S3 GETs (adapters/raw-get.ts), so all size reads by one rule.
  */
 export class ConsumerPace {
   #sent = 0;

@@ -1,6 +1,7 @@
 /**
  * A keep-alive http.Agent whose sockets read the backend at the pace of the body's consumer (#13),
- * for the network adapters' GETs (s3, minio) over plain http (an on-prem S3-compatible server).
+ * for the MinIO adapter's GETs over plain http (an on-prem server; the S3 adapter's go through
+ * adapters/raw-get.ts, which sizes its reads by the same rules without node's http client).
  *
  * Without it a backend socket is read in reads of up to 64 KiB whatever the listener's pace: after
  * a pause the kernel has that much queued, and each such chunk waits in the proxy (in the body,

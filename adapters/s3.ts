@@ -10,8 +10,9 @@
  * - signedUrl signs locally with one SignatureV4: no request, ~0.04 ms, and byte-identical
  *   to `getSignedUrl` for the same GetObject input and date.
  * - Bytes (read, open) bypass the SDK: one GET signed with the same SignatureV4 (headers,
- *   session token included) and sent with node:http(s) on the adapter's keep-alive Agent (over
- *   plain http a PacedAgent: the socket is read at the body consumer's pace, adapters/paced-agent.ts),
+ *   session token included) and sent over plain http by the project's own HTTP/1.1 reader on
+ *   pooled sockets read at the body consumer's pace (adapters/raw-get.ts), over https with node's
+ *   client on a keep-alive Agent,
  *   to the host and path the SDK would use. The SDK's GetObject middleware stack was a quarter of
  *   the daemon's CPU per download. Same rules as the SDK: connect + response headers within
  *   timeoutMs, 2 attempts (network errors before the headers, 5xx), error codes from the
@@ -22,7 +23,6 @@
  *   s3:ListBucket S3 answers 403 for a missing key (StorageUnavailable): grant it.
  * - Checksums only `WHEN_REQUIRED`, so older S3-compatible servers keep working.
  */
-import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { isIP } from 'node:net';
@@ -48,7 +48,8 @@ import type {
 } from '../src/core/storage.js';
 import { guardBody } from './body-guard.js';
 import { ReadBudget } from './file-body.js';
-import { PacedAgent, S3_READ_BUDGET, pacerOf } from './paced-agent.js';
+import { S3_READ_BUDGET } from './paced-agent.js';
+import { RawGetPool } from './raw-get.js';
 import { heldObject, type HeldBody } from './held-body.js';
 
 export interface S3AdapterOptions {
@@ -73,6 +74,8 @@ interface Identity { accessKeyId: string; secretAccessKey: string; sessionToken?
 interface Target { protocol: string; hostname: string; port?: number; host: string; pathPrefix: string }
 /** What the signer returns (an @smithy/types HttpRequest) and `send` uses of it. */
 type SignedRequest = Pick<HttpRequest, 'protocol' | 'hostname' | 'port' | 'path' | 'headers'>;
+/** A GET's answer (any status) with its guarded body. */
+interface GetResponse { statusCode: number; headers: Record<string, string | undefined>; body: Readable }
 /** A 2xx GET: metadata, which bytes of the object its body holds (null: none), the body. */
 interface Fetched extends HeldBody { meta: ObjectMeta }
 
@@ -93,7 +96,10 @@ export class S3Adapter implements StorageAdapter {
   private readonly signer: SignatureV4;
   private readonly target: Target;
   private readonly internal: Target;
-  private readonly agent: http.Agent;
+  /** The GETs over https: node's client on a keep-alive agent. */
+  private readonly agent?: https.Agent;
+  /** The GETs over plain http: the project's own reader on paced sockets (adapters/raw-get.ts). */
+  private readonly pool?: RawGetPool;
   private identityValue?: Identity;
   private identityPending?: Promise<Identity>;
 
@@ -116,11 +122,9 @@ export class S3Adapter implements StorageAdapter {
     // The bytes' GETs: keep-alive, and no cap on sockets: a listener holds its GET open for as
     // long as it plays (16 KB/s: an hour for a 57 MB recording), so a cap of 50 (the SDK's) made
     // the 51st listener wait for the first to finish. At most 256 idle sockets are kept. Over plain
-    // http each socket's reads follow its body's consumer (adapters/paced-agent.ts).
-    const agentOptions = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 };
-    this.agent = this.internal.protocol === 'https:'
-      ? new https.Agent(agentOptions)
-      : new PacedAgent(agentOptions, options.readBudget ?? new ReadBudget(S3_READ_BUDGET));
+    // http each socket's reads follow its body's consumer, without node's http client (adapters/raw-get.ts).
+    if (this.internal.protocol === 'https:') this.agent = new https.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+    else this.pool = new RawGetPool(options.readBudget ?? new ReadBudget(S3_READ_BUDGET), { maxFree: 256 });
   }
 
   /**
@@ -170,7 +174,7 @@ export class S3Adapter implements StorageAdapter {
     if (hint === undefined) return heldObject(await this.stat(key));
     const res = await this.get(key, rangeHeader(hint), signal);
     if (res.statusCode === 416) {
-      res.resume();
+      res.body.resume();
       const meta = await this.stat(key);
       return heldObject(meta, meta.size === 0 ? { span: null, body: Readable.from([]) } : undefined);
     }
@@ -292,7 +296,8 @@ export class S3Adapter implements StorageAdapter {
   /** Destroys the client, the GET agent and their sockets. */
   async close(): Promise<void> {
     this.client.destroy();
-    this.agent.destroy();
+    this.agent?.destroy();
+    this.pool?.destroy();
   }
 
   /**
@@ -300,7 +305,7 @@ export class S3Adapter implements StorageAdapter {
    * once its headers arrive. Network errors, a timeout and 5xx answers get a second attempt.
    * @throws StorageUnavailable; the caller's abort (its reason) as is
    */
-  private async get(key: string, range: string | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+  private async get(key: string, range: string | undefined, signal?: AbortSignal): Promise<GetResponse> {
     const { protocol, hostname, port, host, pathPrefix } = this.internal;
     const headers: Record<string, string> = { host, 'x-amz-content-sha256': EMPTY_SHA256 };
     if (range) headers.range = range;
@@ -320,8 +325,8 @@ export class S3Adapter implements StorageAdapter {
       const last = () => attempt === ATTEMPTS || Date.now() >= deadline;
       try {
         const res = await this.send(signed, signal, deadline - Date.now());
-        if (res.statusCode! < 500 || last()) return res;
-        res.resume();
+        if (res.statusCode < 500 || last()) return res;
+        res.body.resume();
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         if (last()) throw this.fail(err, key);
@@ -329,12 +334,23 @@ export class S3Adapter implements StorageAdapter {
     }
   }
 
-  /** One attempt: the response once its headers arrive, within `ms` (connect included). */
-  private send(signed: SignedRequest, signal: AbortSignal | undefined, ms: number): Promise<IncomingMessage> {
+  /**
+   * One attempt: the response once its headers arrive, within `ms` (connect included); its body
+   * guarded (adapters/body-guard.ts): backend failures are StorageUnavailable, a stall of
+   * timeoutMs fails it, the caller's abort ends it.
+   */
+  private send(signed: SignedRequest, signal: AbortSignal | undefined, ms: number): Promise<GetResponse> {
+    const hostname = signed.hostname.replace(/^\[|\]$/g, '');
+    if (this.pool) {
+      return this.pool.get(
+        { hostname, port: signed.port ?? 80, path: signed.path, headers: signed.headers },
+        { timeoutMs: this.timeoutMs, headMs: ms, backend: 'S3', signal },
+      );
+    }
     return new Promise((resolve, reject) => {
-      const req = (signed.protocol === 'https:' ? https : http).request({
+      const req = https.request({
         method: 'GET',
-        hostname: signed.hostname.replace(/^\[|\]$/g, ''),
+        hostname,
         port: signed.port,
         path: signed.path,
         headers: signed.headers,
@@ -352,7 +368,11 @@ export class S3Adapter implements StorageAdapter {
       };
       req.once('response', (res) => {
         settled();
-        resolve(res);
+        resolve({
+          statusCode: res.statusCode!,
+          headers: res.headers as Record<string, string | undefined>,
+          body: guardBody(res, 'S3', this.timeoutMs, signal),
+        });
       });
       // Not `once`: a socket error after the response is also emitted here (the body guard handles it).
       req.on('error', (err) => {
@@ -367,17 +387,17 @@ export class S3Adapter implements StorageAdapter {
    * A 2xx GET's metadata and guarded body; any other status is the error its XML body names.
    * @throws ObjectNotFound, InvalidKey, StorageUnavailable
    */
-  private async accept(res: IncomingMessage, key: string, signal?: AbortSignal): Promise<Fetched> {
-    const status = res.statusCode!;
+  private async accept(res: GetResponse, key: string, signal?: AbortSignal): Promise<Fetched> {
+    const status = res.statusCode;
     if (status !== 200 && status !== 206) throw this.fail(await errorOf(res, this.timeoutMs), key, signal);
     let fetched;
     try {
       fetched = metaOf(res);
     } catch (err) {
-      res.destroy();
+      res.body.destroy();
       throw err;
     }
-    return { ...fetched, body: guardBody(res, 'S3', this.timeoutMs, signal, pacerOf(res)?.track(res)) };
+    return { ...fetched, body: res.body };
   }
 
   /** Credentials from the client's provider, cached until 5 minutes before they expire. */
@@ -454,7 +474,7 @@ function toMeta(out: MetaHeaders): ObjectMeta {
 }
 
 /** Metadata from a 200/206 GET's headers, and the bytes of the object its body holds. */
-function metaOf(res: IncomingMessage): Omit<Fetched, 'body'> {
+function metaOf(res: GetResponse): Omit<Fetched, 'body'> {
   const h = res.headers;
   const meta = toMeta({
     ContentLength: h['content-length'] === undefined ? undefined : Number(h['content-length']),
@@ -462,23 +482,24 @@ function metaOf(res: IncomingMessage): Omit<Fetched, 'body'> {
     LastModified: h['last-modified'] ? new Date(h['last-modified']) : undefined,
     ContentType: h['content-type'],
   });
-  const span = bodySpan(res.statusCode!, meta.size, h['content-range']);
+  const span = bodySpan(res.statusCode, meta.size, h['content-range']);
   if (span === undefined) throw new StorageUnavailable(`S3 answered 206 with ${h['content-range'] ? `Content-Range ${h['content-range']}` : 'no Content-Range'}`);
   if (span !== null) meta.size = span.size; // the whole object's, from Content-Range
   return { meta, span };
 }
 
 /** The error a non-2xx answer stands for, named after its XML `<Code>` (read within `ms`). */
-function errorOf(res: IncomingMessage, ms: number): Promise<Error> {
+function errorOf(res: GetResponse, ms: number): Promise<Error> {
+  const { body } = res;
   return new Promise((resolve) => {
     let text = '';
-    const timer = setTimeout(() => res.destroy(), ms);
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
+    const timer = setTimeout(() => body.destroy(), ms);
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => {
       if (text.length < 16_384) text += chunk;
     });
-    res.on('error', () => undefined);
-    res.once('close', () => {
+    body.on('error', () => undefined);
+    body.once('close', () => {
       clearTimeout(timer);
       const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
       const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];

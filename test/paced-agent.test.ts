@@ -6,6 +6,7 @@ import { MinioAdapter } from '../adapters/minio.js';
 import { S3Adapter } from '../adapters/s3.js';
 import { ConsumerPace, ReadBudget, SLOW_MIN } from '../adapters/file-body.js';
 import { Pacer, S3_READ_BUDGET } from '../adapters/paced-agent.js';
+import type { RawGetPool } from '../adapters/raw-get.js';
 import { S3RVER_CREDENTIALS, startS3Server } from './helpers/s3-server.js';
 
 const BUCKET = 'recordings';
@@ -42,7 +43,7 @@ t.test('at the budget floor, an S3 body is read from the socket in slow-start re
   const adapter = adapterFor(t, atFloor());
   const object = randomBytes(1024 * KiB);
   await adapter.write('recordings/slow.wav', object, { contentType: 'audio/wav' });
-  const agent = (adapter as unknown as { agent: Agent }).agent;
+  const pool = (adapter as unknown as { pool: RawGetPool }).pool;
   const sockets: unknown[] = [];
   for (const round of ['first GET', 'a second GET on the kept-alive socket: a fresh slow start']) {
     const { body } = await adapter.read('recordings/slow.wav');
@@ -57,9 +58,9 @@ t.test('at the budget floor, an S3 body is read from the socket in slow-start re
     t.same(over.map((c) => c.length), [], `${round}: no chunk beyond the slow start's cap`);
     t.ok(chunks[0]!.length <= SLOW_MIN, `${round}: the first chunk is at most ${SLOW_MIN} bytes (${chunks[0]!.length})`);
     await new Promise((resolve) => setImmediate(resolve));
-    sockets.push(...Object.values(agent.freeSockets).flat());
+    sockets.push(...[...pool.connections].map((conn) => conn.socket));
   }
-  t.equal(sockets.length, 2, 'a free socket after each GET');
+  t.equal(sockets.length, 2, 'one socket after each GET');
   t.equal(sockets[1], sockets[0], 'the second GET reused the first one\'s socket');
 });
 
@@ -86,8 +87,9 @@ for (const name of ['s3', 'minio'] as const) t.test(`${name}: a consumer that st
   const object = randomBytes(4096 * KiB);
   await adapter.write(`recordings/stop-${name}.wav`, object, { contentType: 'audio/wav' });
   const { body } = await adapter.read(`recordings/stop-${name}.wav`);
-  const agent = (adapter as unknown as { agent: Agent }).agent;
-  const [socket] = Object.values(agent.sockets).flat();
+  const [socket] = name === 's3'
+    ? [...(adapter as unknown as { pool: RawGetPool }).pool.connections].map((conn) => conn.socket)
+    : Object.values((adapter as unknown as { agent: Agent }).agent.sockets).flat();
   let taken = 0;
   let release: (() => void) | undefined;
   const firstWrite = new Promise<void>((resolve) => {
@@ -101,17 +103,20 @@ for (const name of ['s3', 'minio'] as const) t.test(`${name}: a consumer that st
     }));
   });
   await firstWrite;
-  // Until the socket is paused (a socket that kept reading would be paused only once a chunk
-  // waited in the response or the body).
-  for (const deadline = Date.now() + 20_000; !socket!.isPaused() && Date.now() < deadline;) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  // Until the socket stops being read: its bytes read unchanged for 300 ms (a socket that kept
+  // reading would stop only once chunks waited in the response or the body).
+  let read = -1;
+  for (const deadline = Date.now() + 20_000; socket!.bytesRead !== read && Date.now() < deadline;) {
+    read = socket!.bytesRead;
+    await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  t.ok(socket!.isPaused(), 'the socket is paused');
+  t.equal(socket!.bytesRead, read, 'the socket is no longer read');
+  if (name === 'minio') t.ok(socket!.isPaused(), 'the socket is paused');
   t.equal(body.readableLength, 0, 'the body holds no chunk');
   const headers = socket!.bytesRead - taken;
   t.ok(headers > 0 && headers < 2048, `the socket read only the headers beyond what the consumer took (${headers} bytes)`);
   release!();
-  t.teardown(() => body.destroy());
+  body.destroy();
 });
 
 /** A stand-in for the response a pacer serves: only `complete` is read. */
