@@ -7,9 +7,9 @@
  *   Each PUT / UploadPart (≤ 5 MiB) of a write must finish within timeoutMs, 2 attempts each
  *   (SDK `requestTimeout` only warns unless `throwOnRequestTimeout`). Bodies: see guardBody
  *   (stall = error, slow consumer = fine).
- * - signedUrl signs locally with one SignatureV4: no request, ~0.04 ms, and byte-identical
- *   to `getSignedUrl` for the same GetObject input and date.
- * - Bytes (read, open) bypass the SDK: one GET signed with the same SignatureV4 (headers,
+ * - signedUrl signs locally (adapters/sigv4.ts): no request, and byte-identical to
+ *   `getSignedUrl` for the same GetObject input and date.
+ * - Bytes (read, open) bypass the SDK: one GET signed by the same signer (headers,
  *   session token included) and sent over plain http by the project's own HTTP/1.1 reader on
  *   pooled sockets read at the body consumer's pace (adapters/raw-get.ts), over https with node's
  *   client on a keep-alive Agent,
@@ -35,10 +35,8 @@ import {
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Sha256 } from '@smithy/core/checksum';
-import { HttpRequest, buildQueryString, extendedEncodeURIComponent } from '@smithy/core/protocols';
+import { extendedEncodeURIComponent } from '@smithy/core/protocols';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { bodySpan, rangeHeader, sameRange } from '../src/core/byte-range.js';
 import { dispositionHeader } from '../src/core/disposition.js';
 import { InvalidKey, ObjectNotFound, StorageUnavailable, hasCode } from '../src/core/errors.js';
@@ -50,6 +48,7 @@ import { guardBody } from './body-guard.js';
 import { ReadBudget } from './file-body.js';
 import { S3_READ_BUDGET } from './paced-agent.js';
 import { RawGetPool } from './raw-get.js';
+import { SigV4 } from './sigv4.js';
 import { heldObject, type HeldBody } from './held-body.js';
 
 export interface S3AdapterOptions {
@@ -72,8 +71,8 @@ export interface S3AdapterOptions {
 interface Identity { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }
 /** Where requests for the bucket go: `hostname` as in URLs (IPv6 in brackets), `host` with the port. */
 interface Target { protocol: string; hostname: string; port?: number; host: string; pathPrefix: string }
-/** What the signer returns (an @smithy/types HttpRequest) and `send` uses of it. */
-type SignedRequest = Pick<HttpRequest, 'protocol' | 'hostname' | 'port' | 'path' | 'headers'>;
+/** A signed GET as `send` sends it. */
+interface SignedRequest { protocol: string; hostname: string; port?: number; path: string; headers: Record<string, string> }
 /** A GET's answer (any status) with its guarded body. */
 interface GetResponse { statusCode: number; headers: Record<string, string | undefined>; body: Readable }
 /** A 2xx GET: metadata, which bytes of the object its body holds (null: none), the body. */
@@ -93,7 +92,7 @@ export class S3Adapter implements StorageAdapter {
   private readonly bucket: string;
   private readonly timeoutMs: number;
   private readonly listPageSize: number;
-  private readonly signer: SignatureV4;
+  private readonly signer: SigV4;
   private readonly target: Target;
   private readonly internal: Target;
   /** The GETs over https: node's client on a keep-alive agent. */
@@ -113,10 +112,7 @@ export class S3Adapter implements StorageAdapter {
       requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: new NodeHttpHandler({ connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true }),
     });
-    // S3 rule: the path is not escaped again; the presigner's payload hash is UNSIGNED-PAYLOAD.
-    this.signer = new SignatureV4({
-      service: 's3', region, credentials: () => this.identity(), sha256: Sha256, uriEscapePath: false, applyChecksum: false,
-    });
+    this.signer = new SigV4(region, 's3');
     this.target = targetOf(options.publicEndpoint ?? options.endpoint, options);
     this.internal = targetOf(options.endpoint, options);
     // The bytes' GETs: keep-alive, and no cap on sockets: a listener holds its GET open for as
@@ -271,26 +267,14 @@ export class S3Adapter implements StorageAdapter {
       expiresIn = Math.min(expiresIn, Math.floor((identity.expiration.getTime() - now) / 1000));
       if (expiresIn < 1) throw new StorageUnavailable('S3 credentials have expired');
     }
-    const { protocol, hostname, port, host, pathPrefix } = this.target;
-    const request = new HttpRequest({
-      method: 'GET', protocol, hostname, port,
-      path: `${pathPrefix}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`,
-      query: {
-        'response-content-disposition': dispositionHeader(options.disposition, options.filename),
-        'response-content-type': options.contentType,
-        'x-id': 'GetObject', // what the SDK adds; keeps URLs identical to getSignedUrl's
-      },
-      headers: { host, 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' },
-    });
-    let signed;
-    try {
-      signed = await this.signer.presign(request, { signingDate: new Date(now), expiresIn });
-    } catch (err) {
-      throw new StorageUnavailable('cannot sign the URL', { cause: err });
-    }
-    const query = signed.query ? buildQueryString(signed.query) : '';
-    const url = `${protocol}//${host}${signed.path}${query ? `?${query}` : ''}`;
-    return { url, expiresAt: new Date(now + expiresIn * 1000) };
+    const { protocol, host, pathPrefix } = this.target;
+    const path = `${pathPrefix}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`;
+    const query = this.signer.presignQuery(identity, host, path, {
+      'response-content-disposition': dispositionHeader(options.disposition, options.filename),
+      'response-content-type': options.contentType,
+      'x-id': 'GetObject', // what the SDK adds; keeps URLs identical to getSignedUrl's
+    }, expiresIn, now);
+    return { url: `${protocol}//${host}${path}?${query}`, expiresAt: new Date(now + expiresIn * 1000) };
   }
 
   /** Destroys the client, the GET agent and their sockets. */
@@ -307,15 +291,12 @@ export class S3Adapter implements StorageAdapter {
    */
   private async get(key: string, range: string | undefined, signal?: AbortSignal): Promise<GetResponse> {
     const { protocol, hostname, port, host, pathPrefix } = this.internal;
+    const path = `${pathPrefix}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`;
     const headers: Record<string, string> = { host, 'x-amz-content-sha256': EMPTY_SHA256 };
     if (range) headers.range = range;
-    const request = new HttpRequest({
-      method: 'GET', protocol, hostname, port, headers,
-      path: `${pathPrefix}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`,
-    });
-    let signed;
+    let signed: SignedRequest;
     try {
-      signed = await this.signer.sign(request);
+      signed = { protocol, hostname, port, path, headers: this.signer.signGet(await this.identity(), path, headers, Date.now()) };
     } catch (err) {
       throw new StorageUnavailable('cannot sign the S3 request', { cause: err });
     }
