@@ -42,6 +42,8 @@ export const FREE_MS = 4000;
 const MAX_HEAD = 64 * 1024;
 /** The most a chunk-size line (size and extensions) may take. */
 const MAX_CHUNK_LINE = 4096;
+/** Refused in the GET's path and headers: it would end their line. */
+const LINE_BREAK = /[\r\n]/;
 
 export interface RawGetRequest {
   hostname: string;
@@ -72,7 +74,6 @@ export interface RawResponse {
 const enum Framing { Length, Chunked, Close }
 /** Where a connection is. */
 const enum Phase { Idle, Head, Body, Closed }
-const LINE_BREAK = /[\r\n]/;
 /** Where a chunked body is. */
 const enum Chunk { Size, Data, DataEnd, Trailer }
 
