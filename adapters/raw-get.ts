@@ -274,14 +274,14 @@ export class Connection {
     if (this.#phase !== Phase.Body) {
       // Bytes while idle or after the body: nothing may come unasked; the socket is not reused.
       if (at < bytes) this.close(new Error('unexpected bytes from the backend'));
-      return false;
+      return this.#phase === Phase.Idle; // an idle socket is read on, so a server's close is seen
     }
     this.#lastData = performance.now();
     this.#timer?.refresh();
     while (at < bytes && this.#phase === Phase.Body) at = this.#bodyBytes(buffer, at, bytes);
     if (this.#phase === Phase.Body) return !this.held;
     if (at < bytes && this.#phase !== Phase.Closed) this.close(); // more than the body: not reused
-    return this.#phase === Phase.Idle ? true : false;
+    return this.#phase === Phase.Idle;
   }
 
   /** Parse the head from `buffer[0, bytes)`; the offset of its first body byte, or -1 if more is needed. */

@@ -268,7 +268,7 @@ export class S3Adapter implements StorageAdapter {
       if (expiresIn < 1) throw new StorageUnavailable('S3 credentials have expired');
     }
     const { protocol, host, pathPrefix } = this.target;
-    const path = `${pathPrefix}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`;
+    const path = objectPath(pathPrefix, key);
     const query = this.signer.presignQuery(identity, host, path, {
       'response-content-disposition': dispositionHeader(options.disposition, options.filename),
       'response-content-type': options.contentType,
@@ -291,7 +291,7 @@ export class S3Adapter implements StorageAdapter {
    */
   private async get(key: string, range: string | undefined, signal?: AbortSignal): Promise<GetResponse> {
     const { protocol, hostname, port, host, pathPrefix } = this.internal;
-    const path = `${pathPrefix}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`;
+    const path = objectPath(pathPrefix, key);
     const headers: Record<string, string> = { host, 'x-amz-content-sha256': EMPTY_SHA256 };
     if (range) headers.range = range;
     let signed: SignedRequest;
@@ -488,6 +488,11 @@ function errorOf(res: GetResponse, ms: number): Promise<Error> {
       resolve(Object.assign(err, { name: code ?? 'UnknownError', $metadata: { httpStatusCode: res.statusCode } }));
     });
   });
+}
+
+/** The path of `key` under the bucket's `pathPrefix`, each segment escaped as the SDK escapes it (and signed as sent). */
+function objectPath(pathPrefix: string, key: string): string {
+  return `${pathPrefix}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`;
 }
 
 const DNS_LABEL = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
