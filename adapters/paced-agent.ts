@@ -115,8 +115,17 @@ export function pacerOf(res: IncomingMessage): Pacer | undefined {
   return (res.socket as PacedSocket | null)?.[kPacer];
 }
 
-/** The shared read buffer, as large as the budget's largest read. */
+/** The shared read buffer, as large as the largest read asked of it so far. */
 let shared: Buffer | undefined;
+
+/**
+ * The one buffer every paced socket reads into (these and adapters/raw-get.ts's), at least `size`
+ * bytes: reads run one at a time on this thread and each is copied out before anything else runs.
+ */
+export function sharedReadBuffer(size: number): Buffer {
+  if (shared === undefined || shared.length < size) shared = Buffer.allocUnsafeSlow(size);
+  return shared;
+}
 
 export class PacedAgent extends http.Agent {
   readonly #budget: ReadBudget;
@@ -128,8 +137,7 @@ export class PacedAgent extends http.Agent {
 
   override createConnection(options: net.NetConnectOpts): net.Socket {
     const budget = this.#budget;
-    if (shared === undefined || shared.length < budget.max) shared = Buffer.allocUnsafeSlow(budget.max);
-    const slab = shared;
+    const slab = sharedReadBuffer(budget.max);
     const pacer = new Pacer(budget);
     const socket: PacedSocket = net.connect({
       ...options,

@@ -35,6 +35,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { StorageUnavailable } from '../src/core/errors.js';
 import { ConsumerPace, type ReadBudget } from './file-body.js';
+import { sharedReadBuffer } from './paced-agent.js';
 
 /** Idle pooled sockets are closed after this long (by default). */
 export const FREE_MS = 4000;
@@ -76,9 +77,6 @@ const enum Framing { Length, Chunked, Close }
 const enum Phase { Idle, Head, Body, Closed }
 /** Where a chunked body is. */
 const enum Chunk { Size, Data, DataEnd, Trailer }
-
-/** The shared read buffer, as large as the budget's largest read. */
-let shared: Buffer | undefined;
 
 export class RawGetPool {
   readonly #budget: ReadBudget;
@@ -197,8 +195,7 @@ export class Connection {
     this.#pool = pool;
     this.key = key;
     this.#budget = budget;
-    if (shared === undefined || shared.length < budget.max) shared = Buffer.allocUnsafeSlow(budget.max);
-    const slab = shared;
+    const slab = sharedReadBuffer(budget.max);
     this.socket = net.connect({
       host, port,
       onread: {
@@ -361,8 +358,7 @@ export class Connection {
     clearTimeout(this.#timer);
     this.#phase = Phase.Body;
     this.held = false;
-    this.#pace = new ConsumerPace();
-    this.#leave = this.#budget.enter();
+    this.#leave = this.#budget.enter(); // the pace is fresh: new, or reset when the last GET settled
     const body = (this.#body = new RawBody(this));
     this.#lastData = performance.now();
     this.#timer = setTimeout(onIdle, options.timeoutMs, this);
@@ -449,7 +445,7 @@ export class Connection {
     } else this.close();
   }
 
-  /** The GET is over (its body complete, failed or left): its timer, abort listener and budget entry go. */
+  /** The GET is over (its body complete, failed or left): its timer, abort listener and budget entry go; the next GET starts with a fresh pace. */
   #settle(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
