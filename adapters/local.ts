@@ -15,9 +15,9 @@ import { promisify } from 'node:util';
 import { InvalidKey, ObjectNotFound, StorageUnavailable } from '../src/core/errors.js';
 import { normalizePrefix } from '../src/core/keys.js';
 import { typeForName } from '../src/core/media-types.js';
-import { FileBody, ReadBudget, type ReadBudgetOptions } from './file-body.js';
+import { FileBody, ONE_READ, ReadBudget, readOnce, type ReadBudgetOptions } from './file-body.js';
 import type {
-  ListedObject, ObjectMeta, OpenedObject, ReadOptions, ReadResult, StorageAdapter, WriteOptions,
+  ByteRange, ListedObject, ObjectMeta, OpenedObject, ReadOptions, ReadResult, StorageAdapter, WriteOptions,
 } from '../src/core/storage.js';
 
 export interface LocalAdapterOptions {
@@ -168,6 +168,12 @@ export class LocalAdapter implements StorageAdapter {
         const body = this.#body(handle, meta, options);
         abortWith(body, options.signal);
         return body;
+      },
+      bytes: (range?: ByteRange) => {
+        const { start, end } = range ?? { start: 0, end: meta.size - 1 };
+        if (released || end - start + 1 > ONE_READ || end < start) return undefined;
+        released = true;
+        return readOnce(handle, start, end);
       },
       close: () => {
         if (released) return;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalAdapter } from '../adapters/local.js';
@@ -70,4 +70,48 @@ t.test('local list: a root that cannot be read is StorageUnavailable, with a cau
   t.same(await listAll(adapter, ''), [], 'once the root is a directory, the same adapter lists again');
   await adapter.write('x/y.wav', Buffer.from('y'), { contentType: 'audio/wav' });
   t.same((await listAll(adapter, 'x')).map((item) => item.key), ['x/y.wav']);
+});
+
+t.test('local open: a small Range as one Buffer (bytes), a large one left to the stream', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'recproxy-local-bytes-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const adapter = new LocalAdapter({ root });
+  const data = Buffer.alloc(300 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 10)) & 0xff;
+  await writeFile(join(root, 'a.wav'), data);
+  await writeFile(join(root, 'empty.wav'), '');
+  const fds = async () => (await readdir('/proc/self/fd')).length;
+  const before = await fds();
+
+  const opened = await adapter.open('a.wav');
+  const got = opened.bytes?.({ start: 65536, end: 131071 });
+  t.ok(got instanceof Promise, 'a 64 KiB Range is one read');
+  t.ok((await got!).equals(data.subarray(65536, 131072)), 'exactly its bytes');
+  opened.close(); // released by bytes(): nothing to do
+  t.throws(() => opened.read(), /read after close/, 'bytes() released the handle as read() does');
+
+  const big = await adapter.open('a.wav');
+  t.equal(big.bytes?.({ start: 0, end: 65536 }), undefined, 'a Range one byte over 64 KiB: no Buffer');
+  t.equal(big.bytes?.(), undefined, 'nor the whole 300 KiB file');
+  const chunks: Buffer[] = [];
+  for await (const chunk of big.read({ range: { start: 0, end: 65536 } })) chunks.push(chunk as Buffer);
+  t.ok(Buffer.concat(chunks).equals(data.subarray(0, 65537)), 'the handle is untouched: read() streams the Range');
+
+  const empty = await adapter.open('empty.wav');
+  t.equal(empty.bytes?.(), undefined, 'an empty file: no read at all, the stream ends at once');
+  empty.close();
+  t.equal(await fds(), before, 'every descriptor closed');
+});
+
+t.test('local open: bytes() of a file that shrank since it was opened is StorageUnavailable', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'recproxy-local-shrink-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const adapter = new LocalAdapter({ root });
+  await writeFile(join(root, 'a.wav'), Buffer.alloc(100 * 1024, 7));
+  const opened = await adapter.open('a.wav');
+  await truncate(join(root, 'a.wav'), 70 * 1024);
+  await t.rejects(opened.bytes!({ start: 60 * 1024, end: 90 * 1024 - 1 })!, {
+    code: 'STORAGE_UNAVAILABLE',
+    message: 'the file ended 20480 bytes early',
+  });
 });

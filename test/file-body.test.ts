@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FileBody, ReadBudget, SLOW_MIN, foldPace, readSize, type Pace } from '../adapters/file-body.js';
+import { FileBody, ReadBudget, SLOW_MIN, foldPace, readOnce, readSize, type Pace } from '../adapters/file-body.js';
 
 const KiB = 1024;
 const dir = await mkdtemp(join(tmpdir(), 'recproxy-file-body-'));
@@ -224,4 +224,20 @@ t.test('the default budget with 2,000 bodies open: every read 16 KiB, a fast one
   const leaveSome = Array.from({ length: 128 }, () => some.enter());
   t.equal(some.chunk, 64 * KiB, '128 bodies: 64 KiB each, as before');
   leaveSome.forEach((l) => l());
+});
+
+t.test('readOnce: the bytes in one Buffer, the descriptor closed whatever happens', async (t) => {
+  const fd = openSync(file, 'r');
+  const got = await readOnce(fd, 1000, 1000 + 64 * KiB - 1);
+  t.ok(got.equals(data.subarray(1000, 1000 + 64 * KiB)), 'exactly the bytes asked for');
+  t.ok(isClosed(fd), 'descriptor closed');
+
+  const tail = openSync(file, 'r');
+  await t.rejects(readOnce(tail, data.length - 10, data.length + 9), {
+    code: 'STORAGE_UNAVAILABLE',
+    message: 'the file ended 10 bytes early',
+  });
+  t.ok(isClosed(tail), 'closed after a short read');
+
+  await t.rejects(readOnce(123456, 0, 9), { code: 'STORAGE_UNAVAILABLE', message: /read failed: EBADF/ });
 });

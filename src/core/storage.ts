@@ -95,6 +95,14 @@ export interface OpenedObject {
    * @throws Error when `serves(range)` is false
    */
   read(options?: ReadOptions): Readable;
+  /**
+   * Optional: the bytes of `range` (or the whole object) in one Buffer, when the handle reads
+   * them in one small read (local: up to 64 KiB, a player's Range); undefined when it does not,
+   * and then the handle is untouched (use `read`). Like `read`, at most once, and it releases the
+   * handle. A Buffer is sent in one write, where a stream costs a pipe (BENCHMARKS.md, #13).
+   * @throws (the Promise) StorageUnavailable when the read fails or the object is shorter than `range`
+   */
+  bytes?(range?: ByteRange): Promise<Buffer> | undefined;
   /** Release the handle (and destroy a prefetched body) without reading. Safe to call after `read` (it does nothing then). */
   close(): void;
 }
