@@ -257,24 +257,32 @@ export class FileBody extends Readable {
 }
 
 /**
- * Bytes `start`..`end` of `fd` in one Buffer and one read, then `fd` closed (synchronously, as
+ * Bytes `start`..`end` of `fd` in one Buffer and one read (another only if the kernel returns
+ * fewer bytes, which a regular file does at its end), then `fd` closed (synchronously, as
  * FileBody closes it): the body of a small bounded Range (at most ONE_READ), sent in one write
  * instead of a stream's pipe (BENCHMARKS.md, "64 KiB ranges as one Buffer", #13).
  * @throws (the Promise) StorageUnavailable when the read fails or the file ends early
  */
 export function readOnce(fd: number, start: number, end: number): Promise<Buffer> {
   const length = end - start + 1;
+  const buffer = Buffer.allocUnsafeSlow(length);
   return new Promise((resolve, reject) => {
-    const buffer = Buffer.allocUnsafeSlow(length);
-    read(fd, buffer, 0, length, start, (err, bytesRead) => {
+    const finish = (err?: Error) => {
       try {
         closeSync(fd);
       } catch {
         // a descriptor opened for reading: closing it does no I/O, and the bytes are read
       }
-      if (err) reject(new StorageUnavailable(`read failed: ${err.message}`, { cause: err }));
-      else if (bytesRead < length) reject(new StorageUnavailable(`the file ended ${length - bytesRead} bytes early`));
+      if (err) reject(err);
       else resolve(buffer);
-    });
+    };
+    const readFrom = (got: number) =>
+      read(fd, buffer, got, length - got, start + got, (err, bytesRead) => {
+        if (err) finish(new StorageUnavailable(`read failed: ${err.message}`, { cause: err }));
+        else if (bytesRead === 0) finish(new StorageUnavailable(`the file ended ${length - got} bytes early`));
+        else if (got + bytesRead < length) readFrom(got + bytesRead);
+        else finish();
+      });
+    readFrom(0);
   });
 }

@@ -98,7 +98,7 @@ t.test('local open: a small Range as one Buffer (bytes), a large one left to the
   t.ok(Buffer.concat(chunks).equals(data.subarray(0, 65537)), 'the handle is untouched: read() streams the Range');
 
   const empty = await adapter.open('empty.wav');
-  t.equal(empty.bytes?.(), undefined, 'an empty file: no read at all, the stream ends at once');
+  t.equal(empty.bytes?.(), undefined, 'an empty file: no Buffer (nothing to read)');
   empty.close();
   t.equal(await fds(), before, 'every descriptor closed');
 });

@@ -9,6 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LocalAdapter } from '../adapters/local.js';
+import { StorageUnavailable } from '../src/core/errors.js';
 import { startDaemon } from './helpers/daemon.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from './helpers/s3-server.js';
 import { storageEnv } from './helpers/storage-env.js';
@@ -129,4 +131,30 @@ t.test('a download whose reader stalls is cut off after RECPROXY_DOWNLOAD_TTL', 
   });
   t.notOk(result.complete && result.bytes === big.length, `cut off after ${result.bytes} of ${big.length} bytes`);
   t.ok((await settle(s3, 2)) <= 2, 'its backend request was closed');
+});
+
+t.test('a Range whose read fails after the lookup is a 503 without the headers of its bytes', async (t) => {
+  const d = await startDaemon();
+  t.teardown(d.stop);
+  await d.addCall({ org: ORG, sid: 'call_eio', to: '+1555', bytes: makeWav(1) });
+  const url = `${d.url}/api/calls/call_eio/recording/download`;
+  const good = await fetch(url, { headers: { ...d.headers(ORG), Range: 'bytes=0-99' } });
+  t.equal(good.status, 206);
+  t.ok(good.headers.get('content-disposition'), 'a good Range carries its bytes headers');
+  await good.arrayBuffer();
+
+  // The file's read fails once it is open (a disk error): the handle's one read rejects.
+  const open = LocalAdapter.prototype.open;
+  t.teardown(() => void (LocalAdapter.prototype.open = open));
+  LocalAdapter.prototype.open = async function (this: LocalAdapter, key: string) {
+    const opened = await open.call(this, key);
+    return { ...opened, bytes: () => (opened.close(), Promise.reject(new StorageUnavailable('read failed: EIO'))) };
+  };
+  const res = await fetch(url, { headers: { ...d.headers(ORG), Range: 'bytes=0-99' } });
+  t.equal(res.status, 503);
+  t.equal(await errorCode(res), 'STORAGE_UNAVAILABLE');
+  t.match(res.headers.get('content-type'), /json/, 'the error envelope, not audio');
+  for (const name of ['content-disposition', 'content-range', 'etag', 'last-modified', 'accept-ranges']) {
+    t.equal(res.headers.get(name), null, `no ${name}`);
+  }
 });

@@ -91,31 +91,45 @@ export async function sendObject(
   const signal = controller.signal;
   const decided = await openDecided(storage, options.key, parseConditions(request.method, request.headers), signal);
   const { decision, meta } = decided;
-  reply.headers(decision.headers);
-  reply.header('cache-control', options.cacheControl);
-  if (decision.status === 304 || decision.status === 412 || decision.status === 416 || request.method === 'HEAD') {
+  if (decision.status === 304 || decision.status === 412 || decision.status === 416) {
     decided.opened.close();
+    reply.headers(decision.headers);
+    reply.header('cache-control', options.cacheControl);
     if (decision.status === 412) throw new PreconditionFailed();
     if (decision.status === 416) throw new RangeNotSatisfiable(meta.size);
-    if (decision.status === 304) return reply.code(304).send();
+    return reply.code(304).send();
   }
-  reply.header('content-type', options.contentType);
-  reply.header('content-disposition', options.contentDisposition);
-  reply.header('x-content-type-options', 'nosniff');
-  reply.code(decision.status);
-  if (request.method === 'HEAD') return reply.send();
+  if (request.method === 'HEAD') {
+    decided.opened.close();
+    setAnswerHeaders(reply, decision, options);
+    return reply.send();
+  }
 
+  // The body before its headers: a read that fails here (a file that shrank, a backend's second
+  // GET) is answered as the error it is, without the headers of the bytes it did not get.
   // A small bounded Range from a handle that reads it in one read: a Buffer, sent in one write.
   const small = decided.opened.bytes?.(decision.status === 206 ? decision.range : undefined);
   if (small) {
     const buffer = await small;
+    setAnswerHeaders(reply, decision, options);
     countSentWhole(request, reply, buffer.length);
     return reply.send(buffer);
   }
   const got = decidedBody(storage, options.key, decided, signal);
   const body = got instanceof Promise ? await got : got;
+  setAnswerHeaders(reply, decision, options);
   countBodyBytes(request, reply);
   return reply.send(body);
+}
+
+/** The status and headers of a 200 or 206 (or its HEAD): the decision's, and the route's. */
+function setAnswerHeaders(reply: FastifyReply, decision: ByteDecision, options: SendObjectOptions): void {
+  reply.headers(decision.headers);
+  reply.header('cache-control', options.cacheControl);
+  reply.header('content-type', options.contentType);
+  reply.header('content-disposition', options.contentDisposition);
+  reply.header('x-content-type-options', 'nosniff');
+  reply.code(decision.status);
 }
 
 /**
