@@ -13,7 +13,8 @@
  * player's seek) is awaited whole and sent as one Buffer: one write of headers and body where a
  * stream costs a pipe, its events and a write per chunk. Measured (`BENCH_ONLY=range-64k`,
  * alternated, BENCHMARKS.md "64 KiB ranges as one Buffer"): recproxy's CPU a Range 228-295 →
- * 196-202 µs, 0.49-0.58 → 0.66-0.76 × bare node. A read error then is a 503 before any header.
+ * 196-202 µs, 0.49-0.58 → 0.66-0.76 × bare node. A 200/206's headers are set once its body is in
+ * hand, so a read that fails is an error answer without them.
  */
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
