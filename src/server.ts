@@ -246,7 +246,7 @@ export async function buildServer(ctx: ServerDeps, options: ServerOptions = {}):
   await app.register(adminRoutes(ctx));
   // One guard around the recording and calls routes: a credential's rate limit counts both.
   await app.register(async (api) => {
-    await guardApi(api, ctx);
+    guardApi(api, ctx);
     await api.register(recordingRoutes(ctx));
     await api.register(peaksRoutes(ctx));
     await api.register(callRoutes(ctx));

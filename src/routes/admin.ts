@@ -44,7 +44,7 @@ export const adminRoutes =
   async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     requireAuth(app, ctx);
-    await limitRate(app, ctx.config.rateLimitMax, ctx.config.rateLimitWindowMs);
+    limitRate(app, ctx.config.rateLimitMax, ctx.config.rateLimitWindowMs);
 
     /** The access audit of the caller's organization, newest first. */
     app.get(

@@ -4,13 +4,13 @@
  * authentications is refused first), rate-limit per credential, record each stream URL issued
  * and each download when the response closes, and count each denied attempt (auditDenied).
  */
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RateLimited, hasCode } from '../core/errors.js';
 import { isCallSid } from '../core/ids.js';
 import type { AuditAction } from '../stores/types.js';
 import type { Principal } from '../auth/authenticate.js';
 import type { AppContext } from '../context.js';
+import { RequestLimits } from '../request-limits.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -77,15 +77,28 @@ export function auditDenied(ctx: Pick<AppContext, 'audit'>, request: FastifyRequ
   });
 }
 
-/** Per-credential (or, with no credential, per-address) limits for this scope. */
-export async function limitRate(app: FastifyInstance, max: number, windowMs: number): Promise<void> {
+/**
+ * Per-credential (or, with no credential, per-address) limits for this scope: every answer of
+ * its routes tells the limit, what is left of it and the seconds until the window ends
+ * (X-RateLimit-Limit, -Remaining, -Reset); one over it is 429 RATE_LIMITED with Retry-After.
+ * A synchronous hook and a map (RequestLimits): @fastify/rate-limit did the same through an
+ * async hook and three awaited steps, ~12% of a stream URL request's CPU (BENCHMARKS.md,
+ * "The stream endpoint: the rate limit without its promises").
+ */
+export function limitRate(app: FastifyInstance, max: number, windowMs: number): void {
   if (max <= 0) return;
-  await app.register(rateLimit, {
-    max,
-    timeWindow: windowMs,
-    hook: 'preHandler',
-    keyGenerator: (request) => (request.principal ? `p:${request.principal.kind}:${request.principal.id}` : `ip:${request.ip}`),
-    errorResponseBuilder: (_request, context) => new RateLimited(context.after),
+  const limits = new RequestLimits(max, windowMs);
+  app.addHook('preHandler', (request, reply, done) => {
+    const now = Date.now();
+    const key = request.principal ? `p:${request.principal.kind}:${request.principal.id}` : `ip:${request.ip}`;
+    const count = limits.take(key, now);
+    const seconds = Math.ceil(limits.msLeft(now) / 1000);
+    reply.header('x-ratelimit-limit', max);
+    reply.header('x-ratelimit-remaining', Math.max(0, max - count));
+    reply.header('x-ratelimit-reset', seconds);
+    if (count <= max) return done();
+    reply.header('retry-after', seconds);
+    done(new RateLimited(`${seconds} seconds`));
   });
 }
 
@@ -115,7 +128,7 @@ export function recordAudited(audit: AppContext['audit'], request: FastifyReques
  * it): authentication and one rate-limit bucket per credential across them all. What a handler
  * sets in `request.audited` is recorded by recordAudited when the response closes.
  */
-export async function guardApi(app: FastifyInstance, ctx: Pick<AppContext, 'config' | 'authenticate' | 'authFailures'>): Promise<void> {
+export function guardApi(app: FastifyInstance, ctx: Pick<AppContext, 'config' | 'authenticate' | 'authFailures'>): void {
   requireAuth(app, ctx);
-  await limitRate(app, ctx.config.rateLimitMax, ctx.config.rateLimitWindowMs);
+  limitRate(app, ctx.config.rateLimitMax, ctx.config.rateLimitWindowMs);
 }

@@ -22,7 +22,7 @@ export const mediaRoutes =
   async (fastify) => {
     const { signer, apiKeys, storage, config } = deps;
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    await limitRate(app, config.mediaRateLimitMax, config.rateLimitWindowMs);
+    limitRate(app, config.mediaRateLimitMax, config.rateLimitWindowMs);
     app.route({
       method: ['GET', 'HEAD'],
       url: '/media/:token',
