@@ -82,7 +82,7 @@ export function auditDenied(ctx: Pick<AppContext, 'audit'>, request: FastifyRequ
  * its routes tells the limit, what is left of it and the seconds until the window ends
  * (X-RateLimit-Limit, -Remaining, -Reset); one over it is 429 RATE_LIMITED with Retry-After.
  * A synchronous hook and a map (RequestLimits): @fastify/rate-limit did the same through an
- * async hook and three awaited steps, ~12% of a stream URL request's CPU (BENCHMARKS.md,
+ * async hook and three awaited steps, 5% of a stream URL request's CPU (BENCHMARKS.md,
  * "The stream endpoint: the rate limit without its promises").
  */
 export function limitRate(app: FastifyInstance, max: number, windowMs: number): void {
