@@ -5,41 +5,33 @@
  * size test while no address has failed. At most `maxAddresses` are tracked in a window; failures
  * from further addresses are not counted.
  */
+import { WindowCounts } from './window-counts.js';
+
 export class AuthFailures {
-  readonly #counts = new Map<string, number>();
-  #windowEnds = 0;
+  readonly #counts: WindowCounts;
 
   constructor(
     readonly max: number,
     readonly windowMs: number,
     readonly maxAddresses = 100_000,
-  ) {}
+  ) {
+    this.#counts = new WindowCounts(windowMs, maxAddresses);
+  }
 
   /** True while no address has failed in the window: nothing to check. */
   get idle(): boolean {
-    return this.#counts.size === 0;
+    return this.#counts.empty;
   }
 
   /** Milliseconds until `address` may try again; 0 when it may now. */
   retryAfterMs(address: string | undefined, now = Date.now()): number {
-    if (this.#counts.size === 0) return 0;
-    if (now >= this.#windowEnds) {
-      this.#counts.clear();
-      return 0;
-    }
-    return (this.#counts.get(address ?? '') ?? 0) >= this.max ? this.#windowEnds - now : 0;
+    if (this.#counts.empty) return 0;
+    return this.#counts.count(address ?? '', now) >= this.max ? this.#counts.msLeft(now) : 0;
   }
 
   /** Counts one failed authentication of `address` (nothing when the limit is off: max 0). */
   fail(address: string | undefined, now = Date.now()): void {
     if (this.max <= 0) return;
-    if (now >= this.#windowEnds) {
-      this.#counts.clear();
-      this.#windowEnds = now + this.windowMs;
-    }
-    const key = address ?? '';
-    const count = this.#counts.get(key);
-    if (count === undefined && this.#counts.size >= this.maxAddresses) return;
-    this.#counts.set(key, (count ?? 0) + 1);
+    this.#counts.take(address ?? '', now);
   }
 }

@@ -10,7 +10,7 @@ import { isCallSid } from '../core/ids.js';
 import type { AuditAction } from '../stores/types.js';
 import type { Principal } from '../auth/authenticate.js';
 import type { AppContext } from '../context.js';
-import { RequestLimits } from '../request-limits.js';
+import { WindowCounts } from '../window-counts.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -81,13 +81,13 @@ export function auditDenied(ctx: Pick<AppContext, 'audit'>, request: FastifyRequ
  * Per-credential (or, with no credential, per-address) limits for this scope: every answer of
  * its routes tells the limit, what is left of it and the seconds until the window ends
  * (X-RateLimit-Limit, -Remaining, -Reset); one over it is 429 RATE_LIMITED with Retry-After.
- * A synchronous hook and a map (RequestLimits): @fastify/rate-limit did the same through an
- * async hook and three awaited steps, 5% of a stream URL request's CPU (BENCHMARKS.md,
- * "The stream endpoint: the rate limit without its promises").
+ * A synchronous hook and a map (WindowCounts, src/window-counts.ts): @fastify/rate-limit did
+ * the same through an async hook and three awaited steps, 5% of a stream URL request's CPU
+ * (BENCHMARKS.md, "The stream endpoint: the rate limit without its promises").
  */
 export function limitRate(app: FastifyInstance, max: number, windowMs: number): void {
   if (max <= 0) return;
-  const limits = new RequestLimits(max, windowMs);
+  const limits = new WindowCounts(windowMs);
   app.addHook('preHandler', (request, reply, done) => {
     const now = Date.now();
     const key = request.principal ? `p:${request.principal.kind}:${request.principal.id}` : `ip:${request.ip}`;

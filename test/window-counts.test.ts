@@ -1,28 +1,34 @@
 /**
- * The request rate limits (src/request-limits.ts, `limitRate` in src/routes/guard.ts): fixed
- * windows per key, the headers every limited route answers with, and the 429 past the limit.
+ * Counts in fixed windows (src/window-counts.ts) and the request rate limits built on them
+ * (`limitRate`, src/routes/guard.ts): the headers every limited route answers with, and the 429
+ * past the limit.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { RequestLimits } from '../src/request-limits.js';
+import { WindowCounts } from '../src/window-counts.js';
 import { startDaemon } from './helpers/daemon.js';
 
-t.test('RequestLimits: a count per key in one window, a new window once it ends', async (t) => {
-  const limits = new RequestLimits(2, 1000);
+t.test('WindowCounts: a count per key in one window, a new window once it ends', async (t) => {
+  const limits = new WindowCounts(1000);
+  t.ok(limits.empty);
   t.equal(limits.take('a', 5000), 1);
   t.equal(limits.msLeft(5000), 1000, 'the window starts with its first request');
   t.equal(limits.take('a', 5400), 2);
   t.equal(limits.take('b', 5500), 1, 'another key counts apart');
-  t.equal(limits.take('a', 5999), 3, 'over the limit: the caller refuses it');
+  t.equal(limits.take('a', 5999), 3, 'past a limit of 2: the caller refuses it');
   t.equal(limits.msLeft(5999), 1);
   t.equal(limits.take('a', 6000), 1, 'the window ended: counting starts again');
   t.equal(limits.msLeft(6000), 1000);
   t.equal(limits.take('b', 6001), 1, 'for every key');
+  t.equal(limits.count('a', 6500), 1, 'count reads without counting');
+  t.equal(limits.count('a', 6500), 1);
   t.equal(limits.msLeft(9000), 0, 'never below 0');
+  t.equal(limits.count('a', 9000), 0, 'the window ended: nothing counted');
+  t.ok(limits.empty, 'and nothing kept');
 });
 
-t.test('RequestLimits: past maxKeys in a window, further keys pass uncounted; known keys are still counted', async (t) => {
-  const limits = new RequestLimits(1, 1000, 2);
+t.test('WindowCounts: past maxKeys in a window, further keys are not remembered; known keys are still counted', async (t) => {
+  const limits = new WindowCounts(1000, 2);
   t.equal(limits.take('a', 0), 1);
   t.equal(limits.take('b', 0), 1);
   t.equal(limits.take('c', 0), 1);
