@@ -4,7 +4,7 @@
  * authentications is refused first), rate-limit per credential, record each stream URL issued
  * and each download when the response closes, and count each denied attempt (auditDenied).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimited, hasCode } from '../core/errors.js';
 import { isCallSid } from '../core/ids.js';
 import type { AuditAction } from '../stores/types.js';
@@ -32,11 +32,7 @@ export function requireAuth(app: FastifyInstance, ctx: Pick<AppContext, 'authent
   app.addHook('onRequest', async (request, reply) => {
     // While no address has failed, the success path reads neither the address nor the map.
     const wait = failures.idle ? 0 : failures.retryAfterMs(request.ip);
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      reply.header('retry-after', seconds);
-      throw new RateLimited(`${seconds} seconds`);
-    }
+    if (wait > 0) throw rateLimited(reply, wait);
     try {
       request.principal = await ctx.authenticate(request.headers);
     } catch (err) {
@@ -96,10 +92,15 @@ export function limitRate(app: FastifyInstance, max: number, windowMs: number): 
     reply.header('x-ratelimit-limit', max);
     reply.header('x-ratelimit-remaining', Math.max(0, max - count));
     reply.header('x-ratelimit-reset', seconds);
-    if (count <= max) return done();
-    reply.header('retry-after', seconds);
-    done(new RateLimited(`${seconds} seconds`));
+    done(count <= max ? undefined : rateLimited(reply, limits.msLeft(now)));
   });
+}
+
+/** 429 RATE_LIMITED for a client that may try again in `ms`: Retry-After set (whole seconds), the error returned. */
+function rateLimited(reply: FastifyReply, ms: number): Error {
+  const seconds = Math.ceil(ms / 1000);
+  reply.header('retry-after', seconds);
+  return new RateLimited(`${seconds} seconds`);
 }
 
 /**
