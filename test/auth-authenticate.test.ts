@@ -25,10 +25,10 @@ const BARE = 'Bearer realm="recproxy"';
 const INVALID_REQUEST = 'Bearer realm="recproxy", error="invalid_request"';
 const INVALID_TOKEN = 'Bearer realm="recproxy", error="invalid_token"';
 
-/** Awaits a rejection and returns the error, for checking its challenge. */
-async function refusal(p: Promise<unknown>): Promise<Error & { code?: string; statusCode?: number }> {
+/** The refusal of `authenticate()`, thrown at once or as its promise's rejection, for checking its challenge. */
+async function refusal(authenticate: () => unknown): Promise<Error & { code?: string; statusCode?: number }> {
   try {
-    await p;
+    await authenticate();
   } catch (err) {
     return err as Error;
   }
@@ -100,7 +100,7 @@ t.test('api-key mode', async (t) => {
     ['oversized', { authorization: `Bearer ${'a'.repeat(5000)}` }],
     ['the key in X-Api-Key is not accepted', { 'x-api-key': a.key }],
   ] as const) {
-    const err = await refusal(auth(headers));
+    const err = await refusal(() => auth(headers));
     t.match(err, { code: 'UNAUTHORIZED', statusCode: 401 }, name);
     t.match(challengeOf(err), /^Bearer realm="recproxy"/, `${name}: challenge`);
   }
@@ -109,14 +109,14 @@ t.test('api-key mode', async (t) => {
     ['not a recproxy key', 'abc.def.ghi'],
     ['a wrong secret', a.key.slice(0, -1) + (a.key.endsWith('A') ? 'B' : 'A')],
   ] as const) {
-    const err = await refusal(auth({ authorization: `Bearer ${token}` }));
+    const err = await refusal(() => auth({ authorization: `Bearer ${token}` }));
     t.match(err, { code: 'UNAUTHORIZED', message: 'invalid API key' }, name);
     t.equal(challengeOf(err), INVALID_TOKEN, `${name}: invalid_token`);
   }
 
   // Revocation counts from the very next request.
   await store.revoke(a.id);
-  const revoked = await refusal(auth({ authorization: `Bearer ${a.key}` }));
+  const revoked = await refusal(() => auth({ authorization: `Bearer ${a.key}` }));
   t.match(revoked, { code: 'UNAUTHORIZED', message: 'invalid API key' }, 'revoked key, answered like an unknown one');
   t.equal(challengeOf(revoked), INVALID_TOKEN);
   t.ok(await auth({ authorization: `Bearer ${admin.key}` }), 'other keys unaffected');
@@ -136,10 +136,11 @@ t.test('jwt mode', async (t) => {
   t.same(p, { kind: 'jwt', id: 'alice', orgs: ['org_a'], scope: 'read' });
   t.throws(() => assertOrg(p, 'org_b'), { code: 'ORG_FORBIDDEN' });
 
-  const expired = await refusal(auth({ authorization: `Bearer ${await sign({ exp: 1 })}` }));
+  const stale = await sign({ exp: 1 });
+  const expired = await refusal(() => auth({ authorization: `Bearer ${stale}` }));
   t.match(expired, { code: 'UNAUTHORIZED', message: 'token expired' });
   t.equal(challengeOf(expired), INVALID_TOKEN);
-  const missing = await refusal(auth({}));
+  const missing = await refusal(() => auth({}));
   t.equal(challengeOf(missing), BARE);
   // An unexpected failure of the verifier passes through untouched (not turned into a 401).
   const broken = createAuthenticator({
@@ -148,7 +149,7 @@ t.test('jwt mode', async (t) => {
       throw Object.assign(new Error('jwks down'), { code: 'AUTH_UNAVAILABLE', statusCode: 503 });
     },
   });
-  const down = await refusal(broken({ authorization: 'Bearer abc' }));
+  const down = await refusal(() => broken({ authorization: 'Bearer abc' }));
   t.match(down, { code: 'AUTH_UNAVAILABLE' });
   t.equal(challengeOf(down), undefined);
 });
@@ -166,11 +167,11 @@ t.test('trusted-header mode', async (t) => {
     ['control characters', { 'x-forwarded-user': 'alice\u0007' }],
     ['too long', { 'x-forwarded-user': 'a'.repeat(300) }],
   ] as const) {
-    const err = await refusal(open(headers));
+    const err = await refusal(() => open(headers));
     t.match(err, { code: 'UNAUTHORIZED', statusCode: 401, message: /x-forwarded-user/ }, name);
     t.equal(challengeOf(err), undefined, `${name}: no Bearer challenge in this mode`);
   }
-  t.match(await refusal(open({ authorization: 'Bearer whatever' })), { code: 'UNAUTHORIZED' }, 'a bearer token is no substitute');
+  t.match(await refusal(() => open({ authorization: 'Bearer whatever' })), { code: 'UNAUTHORIZED' }, 'a bearer token is no substitute');
 
   const scoped = createAuthenticator({
     mode: 'trusted-header',
@@ -180,9 +181,9 @@ t.test('trusted-header mode', async (t) => {
   t.same(q, { kind: 'trusted-header', id: 'bob', orgs: ['org_a', 'org_b'], scope: 'admin' });
   t.throws(() => assertOrg(q, 'org_c'), { code: 'ORG_FORBIDDEN' });
   t.equal((await scoped({ 'x-forwarded-user': 'bob', 'x-forwarded-orgs': 'org_a', 'x-forwarded-scope': 'root' })).scope, 'read');
-  t.match(await refusal(scoped({ 'x-forwarded-user': 'bob' })), { code: 'UNAUTHORIZED', message: /x-forwarded-orgs/ }, 'orgs header missing');
-  t.match(await refusal(scoped({ 'x-forwarded-user': 'bob', 'x-forwarded-orgs': ' , ' })), { code: 'UNAUTHORIZED' }, 'orgs header empty');
-  t.match(await refusal(scoped({ 'x-forwarded-user': 'bob', 'x-forwarded-orgs': 'org_a,bad org' })), { code: 'UNAUTHORIZED' }, 'invalid org');
+  t.match(await refusal(() => scoped({ 'x-forwarded-user': 'bob' })), { code: 'UNAUTHORIZED', message: /x-forwarded-orgs/ }, 'orgs header missing');
+  t.match(await refusal(() => scoped({ 'x-forwarded-user': 'bob', 'x-forwarded-orgs': ' , ' })), { code: 'UNAUTHORIZED' }, 'orgs header empty');
+  t.match(await refusal(() => scoped({ 'x-forwarded-user': 'bob', 'x-forwarded-orgs': 'org_a,bad org' })), { code: 'UNAUTHORIZED' }, 'invalid org');
 });
 
 t.test('wiring mistakes are TypeErrors', async (t) => {

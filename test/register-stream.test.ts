@@ -3,6 +3,7 @@
  * HTTP upload will hand it), and its validation errors name the fields, not the CLI's options.
  */
 import t, { type Test } from 'tap';
+import { isPromise } from '../src/core/awaitable.js';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -70,8 +71,12 @@ t.test('a recording registered from a stream, in small chunks: stored, hashed an
   const chunks: Buffer[] = [];
   for await (const c of stored.body) chunks.push(c as Buffer);
   t.ok(Buffer.concat(chunks).equals(wav), 'the bytes stored are the stream’s');
-  const found = await calls.findCall('org_s', 'call_s1', { kind: 'api-key', id: 'k', orgs: ['org_s'], scope: 'read' });
-  t.equal(found.storage_key, row.storage_key);
+  const reader = { kind: 'api-key', id: 'k', orgs: ['org_s'], scope: 'read' } as const;
+  const found = calls.findCall('org_s', 'call_s1', reader);
+  t.notOk(isPromise(found), 'SQLite answers the lookup at once: no promise');
+  t.equal((await found).storage_key, row.storage_key);
+  t.throws(() => calls.findCall('org_s', 'call_none', reader), { code: 'CALL_NOT_FOUND' }, 'a missing call is thrown at once');
+  t.throws(() => calls.findCall('org_t', 'call_s1', reader), { code: 'ORG_FORBIDDEN' }, 'an organization the principal does not hold');
 });
 
 t.test('the content type and duration from the bytes, whatever the name or declared type; the key prefix from the adapter', async (t) => {

@@ -165,13 +165,17 @@ t.test('an index from before the listing is migrated: its rows are listed in ord
   t.same(await stores.index.list('org_x', {}, undefined, 10), [], 'another organization has none');
 });
 
-/** Objects with the interfaces' members and nothing else: what another backend would hand over. */
-function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: CallIndex; apiKeys: ApiKeys; audit: AuditSink } {
+/**
+ * Objects with the interfaces' members and nothing else: what another backend would hand over.
+ * With `later`, the lookups that may answer at once (`find`, `verify`) answer through a promise.
+ */
+function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink, later = false): { index: CallIndex; apiKeys: ApiKeys; audit: AuditSink } {
+  const answer = <T>(value: T | Promise<T>) => (later ? Promise.resolve(value) : value);
   return {
     index: {
       created: index.created,
       get: (sid) => index.get(sid),
-      find: (org, sid) => index.find(org, sid),
+      find: (org, sid) => answer(index.find(org, sid)),
       list: (org, filter, after, limit) => index.list(org, filter, after, limit),
       insert: (row) => index.insert(row),
       update: (org, sid, patch) => index.update(org, sid, patch),
@@ -186,7 +190,7 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
     },
     apiKeys: {
       create: (input) => apiKeys.create(input),
-      verify: (presented) => apiKeys.verify(presented),
+      verify: (presented) => answer(apiKeys.verify(presented)),
       isRevoked: (id) => apiKeys.isRevoked(id),
       get: (id) => apiKeys.get(id),
       list: () => apiKeys.list(),
@@ -216,45 +220,47 @@ function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink): { index: C
   };
 }
 
-t.test('the daemon serves on the stores’ interfaces alone', async (t) => {
-  // The context is built on the views: its calls service and authenticator see nothing else.
-  const d = await startDaemon({}, {
-    openStores: async (options) => {
-      const stores = await openSqliteStores(options);
-      return { ...views(stores.index, stores.apiKeys, stores.audit), close: () => stores.close() };
-    },
+for (const later of [false, true]) {
+  t.test(`the daemon serves on the stores’ interfaces alone${later ? ', lookups answered later (a promise, as a networked store answers)' : ''}`, async (t) => {
+    // The context is built on the views: its calls service and authenticator see nothing else.
+    const d = await startDaemon({}, {
+      openStores: async (options) => {
+        const stores = await openSqliteStores(options);
+        return { ...views(stores.index, stores.apiKeys, stores.audit, later), close: () => stores.close() };
+      },
+    });
+    t.teardown(d.stop);
+    const { ctx, dir, url } = d;
+
+    const wav = makeWav(1);
+    await writeFile(join(dir, 'a.wav'), wav);
+    await registerFile(ctx.calls, { org: 'org_s', sid: 'call_v1', to: '+15550000001' }, join(dir, 'a.wav'));
+    const key = await ctx.apiKeys.create({ orgs: ['org_s'] });
+    const admin = await ctx.apiKeys.create({ orgs: ['org_s'], scope: 'admin' });
+    const as = (k: string) => ({ Authorization: `Bearer ${k}`, 'X-Organization-Id': 'org_s' });
+
+    const stream = await fetch(`${url}/api/calls/call_v1/recording/stream`, { headers: as(key.key) });
+    t.equal(stream.status, 200, 'a stream URL');
+    const media = ((await stream.json()) as { data: { url: string } }).data.url;
+    t.ok(Buffer.from(await (await fetch(media)).arrayBuffer()).equals(wav), 'its media URL plays the bytes');
+    const download = await fetch(`${url}/api/calls/call_v1/recording/download`, { headers: as(key.key) });
+    t.ok(Buffer.from(await download.arrayBuffer()).equals(wav), 'the download');
+    t.equal((await fetch(`${url}/api/calls/call_none/recording/download`, { headers: as(key.key) })).status, 404);
+    const listing = await fetch(`${url}/api/calls?to=%2B1555*`, { headers: as(key.key) });
+    t.match(await listing.json(), { success: true, data: [{ call_sid: 'call_v1', to: '+15550000001' }], next_cursor: null }, 'the listing');
+
+    t.equal(await ctx.apiKeys.revoke(key.id), true);
+    t.equal((await fetch(media)).status, 403, 'a revoked key’s media URL is refused');
+    t.equal((await fetch(`${url}/api/calls/call_v1/recording/stream`, { headers: as(key.key) })).status, 401, 'and the key itself');
+
+    let rows: { action: string }[] = [];
+    for (let i = 0; i < 100 && rows.length < 4; i++) {
+      const res = await fetch(`${url}/api/audit?limit=100`, { headers: as(admin.key) });
+      rows = ((await res.json()) as { data: { action: string }[] }).data;
+      if (rows.length < 4) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    t.same(rows.map((r) => r.action).sort(), ['download', 'media', 'media', 'stream_url'], 'the audit, read back through the admin API');
+    const denied = await ctx.audit.query({ action: 'denied' });
+    t.same(denied.map((r) => r.code).sort(), ['CALL_NOT_FOUND', 'UNAUTHORIZED'], 'denied attempts counted');
   });
-  t.teardown(d.stop);
-  const { ctx, dir, url } = d;
-
-  const wav = makeWav(1);
-  await writeFile(join(dir, 'a.wav'), wav);
-  await registerFile(ctx.calls, { org: 'org_s', sid: 'call_v1', to: '+15550000001' }, join(dir, 'a.wav'));
-  const key = await ctx.apiKeys.create({ orgs: ['org_s'] });
-  const admin = await ctx.apiKeys.create({ orgs: ['org_s'], scope: 'admin' });
-  const as = (k: string) => ({ Authorization: `Bearer ${k}`, 'X-Organization-Id': 'org_s' });
-
-  const stream = await fetch(`${url}/api/calls/call_v1/recording/stream`, { headers: as(key.key) });
-  t.equal(stream.status, 200, 'a stream URL');
-  const media = ((await stream.json()) as { data: { url: string } }).data.url;
-  t.ok(Buffer.from(await (await fetch(media)).arrayBuffer()).equals(wav), 'its media URL plays the bytes');
-  const download = await fetch(`${url}/api/calls/call_v1/recording/download`, { headers: as(key.key) });
-  t.ok(Buffer.from(await download.arrayBuffer()).equals(wav), 'the download');
-  t.equal((await fetch(`${url}/api/calls/call_none/recording/download`, { headers: as(key.key) })).status, 404);
-  const listing = await fetch(`${url}/api/calls?to=%2B1555*`, { headers: as(key.key) });
-  t.match(await listing.json(), { success: true, data: [{ call_sid: 'call_v1', to: '+15550000001' }], next_cursor: null }, 'the listing');
-
-  t.equal(await ctx.apiKeys.revoke(key.id), true);
-  t.equal((await fetch(media)).status, 403, 'a revoked key’s media URL is refused');
-  t.equal((await fetch(`${url}/api/calls/call_v1/recording/stream`, { headers: as(key.key) })).status, 401, 'and the key itself');
-
-  let rows: { action: string }[] = [];
-  for (let i = 0; i < 100 && rows.length < 4; i++) {
-    const res = await fetch(`${url}/api/audit?limit=100`, { headers: as(admin.key) });
-    rows = ((await res.json()) as { data: { action: string }[] }).data;
-    if (rows.length < 4) await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  t.same(rows.map((r) => r.action).sort(), ['download', 'media', 'media', 'stream_url'], 'the audit, read back through the admin API');
-  const denied = await ctx.audit.query({ action: 'denied' });
-  t.same(denied.map((r) => r.code).sort(), ['CALL_NOT_FOUND', 'UNAUTHORIZED'], 'denied attempts counted');
-});
+}

@@ -7,6 +7,7 @@ import { MediaUrls, PublicOrigin, defaultPublicUrl } from '../src/calls/media-ur
 import { CallsService } from '../src/calls/service.js';
 import { StreamUrlCache, issueStreamUrl, type StreamUrlDeps } from '../src/calls/stream-url.js';
 import { TokenSigner } from '../src/token.js';
+import { isPromise } from '../src/core/awaitable.js';
 import type { CallRow } from '../src/stores/types.js';
 import { startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
@@ -111,10 +112,14 @@ function mediaContext(reuseSec: number, ttl = 3600) {
 t.test('a media URL: its first issue kept as its times, made again byte-identical on the second request, then kept in full', async (t) => {
   const { ctx, counts } = mediaContext(60);
   const now = Date.now();
-  const first = await issueStreamUrl(ctx, call, 'key1', now);
+  const issuing = issueStreamUrl(ctx, call, 'key1', now);
+  t.ok(isPromise(issuing), 'a first issue asks the storage: a promise');
+  const first = await issuing;
   t.ok(first.url.startsWith('http://daemon.example/media/k1.'));
   t.equal(ctx.streamUrls.size, 1, 'the first issue is remembered');
-  const second = await issueStreamUrl(ctx, call, 'key1', now + 30_000);
+  const made = issueStreamUrl(ctx, call, 'key1', now + 30_000);
+  t.notOk(isPromise(made), 'made again at once: no storage call, no promise');
+  const second = await made;
   t.equal(second.url, first.url, 'the same URL, byte for byte');
   t.equal(second.expires_in, Math.ceil((expiryOf(first.url) - now - 30_000) / 1000), 'its remaining lifetime');
   t.same(counts, { stat: 1, url: 2, issued: 1 }, 'made again without a storage check; not counted as a new URL');
@@ -122,6 +127,8 @@ t.test('a media URL: its first issue kept as its times, made again byte-identica
   const third = await issueStreamUrl(ctx, call, 'key1', now + 40_000);
   t.equal(third.url, first.url);
   t.same(counts, { stat: 1, url: 2, issued: 1 }, 'the third request signs nothing');
+
+  t.notOk(isPromise(issueStreamUrl(ctx, call, 'key1', now + 40_000)), 'a URL kept is answered at once, without a promise');
 
   const other = { ...call, call_sid: 'call_2' };
   await issueStreamUrl(ctx, other, 'key1', now);
@@ -227,5 +234,5 @@ t.test('presigned mode with storage that cannot presign: the daemon’s media UR
   t.equal(url.expires_in, 600);
   t.match(signer.verify(url.url.slice('http://daemon.example/media/'.length)), { key: 'org_1/call_1.wav', org: 'org_1', sid: 'call_1', principal: 'key1', disposition: 'inline' });
   t.equal(calls.streamUrls.size, 1, 'the service keeps the reuse window');
-  await t.rejects(calls.streamUrl({ ...call, storage_key: 'org_1/missing.wav' }, 'key1'), { code: 'OBJECT_NOT_FOUND' }, 'no URL to nothing');
+  await t.rejects(async () => calls.streamUrl({ ...call, storage_key: 'org_1/missing.wav' }, 'key1'), { code: 'OBJECT_NOT_FOUND' }, 'no URL to nothing');
 });

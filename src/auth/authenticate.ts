@@ -23,6 +23,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { InsufficientScope, OrgForbidden, Unauthorized } from '../core/errors.js';
 import { isOrgId } from '../core/ids.js';
+import { whenReady, type Awaitable } from '../core/awaitable.js';
 import type { ApiKeys } from '../stores/types.js';
 import type { JwtVerifier } from './jwt.js';
 
@@ -64,10 +65,13 @@ export interface AuthenticatorOptions {
 }
 
 /**
+ * The principal at once where the mode can tell at once (a key store that answers synchronously,
+ * `trusted-header`), else a promise (`jwt`): src/core/awaitable.ts. Refusals are thrown, or the
+ * promise rejects with them.
  * @throws Unauthorized (401) for missing, malformed or non-genuine credentials
  * @throws AuthUnavailable (503) in jwt mode when the JWKS cannot be fetched
  */
-export type Authenticator = (headers: IncomingHttpHeaders) => Promise<Principal>;
+export type Authenticator = (headers: IncomingHttpHeaders) => Awaitable<Principal>;
 
 /** The longest Authorization header accepted (scheme included). */
 export const MAX_AUTHORIZATION_LENGTH = 4096;
@@ -125,13 +129,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     case 'api-key': {
       const store = options.apiKeys;
       if (!store) throw new TypeError('api-key mode needs an ApiKeys store');
-      return async (headers) => {
-        const token = parseBearer(headers.authorization, realm);
-        const key = await store.verify(token);
-        // Unknown, wrong and revoked keys are answered alike.
-        if (!key) throw withChallenge(new Unauthorized('invalid API key'), invalidToken);
-        return { kind: 'api-key', id: key.id, orgs: key.orgs, scope: key.scope };
-      };
+      return (headers) =>
+        whenReady(store.verify(parseBearer(headers.authorization, realm)), (key): Principal => {
+          // Unknown, wrong and revoked keys are answered alike.
+          if (!key) throw withChallenge(new Unauthorized('invalid API key'), invalidToken);
+          return { kind: 'api-key', id: key.id, orgs: key.orgs, scope: key.scope };
+        });
     }
     case 'jwt': {
       const verify = options.jwt;
@@ -153,7 +156,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       const userHeader = trusted.userHeader.toLowerCase();
       const orgsHeader = trusted.orgsHeader?.toLowerCase();
       const scopeHeader = trusted.scopeHeader?.toLowerCase();
-      return async (headers) => {
+      return (headers): Principal => {
         // No challenge: the client cannot fix this, the proxy in front must.
         const user = single(headers[userHeader]);
         if (user === undefined || !USER_NAME.test(user)) {

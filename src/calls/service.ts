@@ -5,6 +5,7 @@
  * the storage adapter, the daemon's media URLs and a few settings), not the whole context.
  */
 import { assertOrg, assertScope, type Principal } from '../auth/authenticate.js';
+import { whenReady, type Awaitable } from '../core/awaitable.js';
 import { CallNotFound } from '../core/errors.js';
 import { registerRecording, type RecordingSource, type RegisterFields, type Registered } from './register.js';
 import { StoredRegistrar } from './register-stored.js';
@@ -66,14 +67,16 @@ export class CallsService {
 
   /**
    * The call `sid` if `principal` may read it as organization `org`. A call of another
-   * organization is answered exactly like a call that does not exist.
+   * organization is answered exactly like a call that does not exist. At once when the index
+   * answers at once (src/core/awaitable.ts); a refusal is then thrown rather than rejected.
    * @throws OrgForbidden (the principal does not hold `org`), CallNotFound (anything else)
    */
-  async findCall(org: string, sid: string, principal: Principal): Promise<CallRow> {
+  findCall(org: string, sid: string, principal: Principal): Awaitable<CallRow> {
     assertOrg(principal, org);
-    const call = await this.#index.find(org, sid);
-    if (!call) throw new CallNotFound(sid);
-    return call;
+    return whenReady(this.#index.find(org, sid), (call) => {
+      if (!call) throw new CallNotFound(sid);
+      return call;
+    });
   }
 
   /**
@@ -145,10 +148,11 @@ export class CallsService {
   }
 
   /**
-   * The stream URL of `call` for the principal `principalId` (src/calls/stream-url.ts).
+   * The stream URL of `call` for the principal `principalId` (src/calls/stream-url.ts): at once
+   * when it needs no storage call (a URL issued again), else a promise.
    * @throws ObjectNotFound (the recording is not in storage), StorageUnavailable
    */
-  streamUrl(call: CallRow, principalId: string, nowMs = Date.now()): Promise<StreamUrl> {
+  streamUrl(call: CallRow, principalId: string, nowMs = Date.now()): Awaitable<StreamUrl> {
     return issueStreamUrl(this.#streams, call, principalId, nowMs);
   }
 

@@ -18,6 +18,7 @@
  * what the collector copied (BENCHMARKS.md, "Growth: where the 1M run's p99 comes from").
  * Presigned URLs cannot be made again alike (the storage's signing time): kept in full at once.
  */
+import type { Awaitable } from '../core/awaitable.js';
 import { recordingFilename } from '../core/disposition.js';
 import { fnv1a } from '../core/hash.js';
 import { presigns, type StorageAdapter } from '../core/storage.js';
@@ -128,46 +129,50 @@ export interface StreamUrlDeps {
 }
 
 /**
+ * The URL at once when no storage call is needed (a URL kept, or a first issue made again), else
+ * a promise (src/core/awaitable.ts): the storage is asked whether the recording is there.
  * @throws ObjectNotFound when the recording is not in storage (checked whenever a URL is made),
  *         StorageUnavailable
  */
-export async function issueStreamUrl(deps: StreamUrlDeps, call: CallRow, principal: string, nowMs = Date.now()): Promise<StreamUrl> {
+export function issueStreamUrl(deps: StreamUrlDeps, call: CallRow, principal: string, nowMs = Date.now()): Awaitable<StreamUrl> {
   const { storage, streamUrls, streamTtl } = deps;
   const filename = recordingFilename(call.to_number, call.content_type);
   const cacheKey = `${call.call_sid}\u0000${call.storage_key}\u0000${principal}`;
-  let issued = streamUrls.get(cacheKey, nowMs);
-  if (!issued) {
-    const options = {
-      expiresIn: streamTtl,
-      disposition: 'inline' as const,
-      filename,
-      contentType: call.content_type,
-    };
-    // The storage's own URL where the adapter declares it can presign; else the daemon's.
-    const presigned = deps.streamMode === 'presigned' && presigns(storage);
-    const audit = { org: call.org_id, sid: call.call_sid, principal };
-    const first = presigned ? undefined : streamUrls.takeFirst(cacheKey, nowMs);
-    if (first) {
-      // Asked again in the window: the first issue's URL, made again with its expiry.
-      const again = deps.mediaUrls.url(call.storage_key, options, audit, first.expiresAt / 1000);
-      issued = { url: again.url, ...first };
-      streamUrls.set(cacheKey, issued);
-    } else {
-      // A URL to nothing would only fail later in the player: check the object is there.
-      await storage.stat(call.storage_key);
-      const signed = presigned ? await storage.signedUrl(call.storage_key, options) : deps.mediaUrls.url(call.storage_key, options, audit);
-      deps.onIssued?.(presigned ? 'presigned' : 'media');
-      issued = { url: signed.url, issuedAt: nowMs, expiresAt: signed.expiresAt.getTime() };
-      if (presigned) streamUrls.set(cacheKey, issued);
-      else streamUrls.setFirst(cacheKey, issued.issuedAt, issued.expiresAt);
-    }
-  }
-  return {
+  const answer = (issued: Issued): StreamUrl => ({
     url: issued.url,
     // Signatures and tokens count whole seconds from a whole-second start, so the real
     // lifetime is within a second below this; a fresh URL reports exactly the TTL.
     expires_in: Math.min(streamTtl, Math.max(0, Math.ceil((issued.expiresAt - nowMs) / 1000))),
     content_type: call.content_type,
     filename,
+  });
+  const kept = streamUrls.get(cacheKey, nowMs);
+  if (kept) return answer(kept);
+  const options = {
+    expiresIn: streamTtl,
+    disposition: 'inline' as const,
+    filename,
+    contentType: call.content_type,
   };
+  // The storage's own URL where the adapter declares it can presign; else the daemon's.
+  const presigned = deps.streamMode === 'presigned' && presigns(storage);
+  const audit = { org: call.org_id, sid: call.call_sid, principal };
+  const first = presigned ? undefined : streamUrls.takeFirst(cacheKey, nowMs);
+  if (first) {
+    // Asked again in the window: the first issue's URL, made again with its expiry.
+    const again = deps.mediaUrls.url(call.storage_key, options, audit, first.expiresAt / 1000);
+    const issued = { url: again.url, ...first };
+    streamUrls.set(cacheKey, issued);
+    return answer(issued);
+  }
+  return (async () => {
+    // A URL to nothing would only fail later in the player: check the object is there.
+    await storage.stat(call.storage_key);
+    const signed = presigned ? await storage.signedUrl(call.storage_key, options) : deps.mediaUrls.url(call.storage_key, options, audit);
+    deps.onIssued?.(presigned ? 'presigned' : 'media');
+    const issued = { url: signed.url, issuedAt: nowMs, expiresAt: signed.expiresAt.getTime() };
+    if (presigned) streamUrls.set(cacheKey, issued);
+    else streamUrls.setFirst(cacheKey, issued.issuedAt, issued.expiresAt);
+    return answer(issued);
+  })();
 }

@@ -5,6 +5,7 @@
  * and each download when the response closes, and count each denied attempt (auditDenied).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isPromise, type Awaitable } from '../core/awaitable.js';
 import { RateLimited, hasCode } from '../core/errors.js';
 import { isCallSid } from '../core/ids.js';
 import type { AuditAction } from '../stores/types.js';
@@ -25,20 +26,31 @@ declare module 'fastify' {
 /**
  * Authenticate every request of this scope; its principal is `request.principal`. A 401 counts
  * against the client address (ctx.authFailures); an address over its limit gets 429 RATE_LIMITED
- * without its credentials being looked at.
+ * without its credentials being looked at. A callback hook: a principal known at once (an API key
+ * the store answers synchronously) goes on without a promise (src/core/awaitable.ts).
  */
 export function requireAuth(app: FastifyInstance, ctx: Pick<AppContext, 'authenticate' | 'authFailures'>): void {
   const failures = ctx.authFailures;
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     // While no address has failed, the success path reads neither the address nor the map.
     const wait = failures.idle ? 0 : failures.retryAfterMs(request.ip);
-    if (wait > 0) throw rateLimited(reply, wait);
-    try {
-      request.principal = await ctx.authenticate(request.headers);
-    } catch (err) {
+    if (wait > 0) return done(rateLimited(reply, wait));
+    const refused = (err: unknown) => {
       if (hasCode(err, 'UNAUTHORIZED')) failures.fail(request.ip);
-      throw err;
+      done(err as Error);
+    };
+    const accepted = (principal: Principal) => {
+      request.principal = principal;
+      done();
+    };
+    let principal: Awaitable<Principal>;
+    try {
+      principal = ctx.authenticate(request.headers);
+    } catch (err) {
+      return refused(err);
     }
+    if (isPromise(principal)) principal.then(accepted, refused);
+    else accepted(principal);
   });
 }
 

@@ -9,7 +9,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { dispositionHeader, recordingFilename } from '../core/disposition.js';
 import { CallParams, OrgHeaders, StreamBody, errorResponses } from '../schemas.js';
 import { sendObject } from '../bytes/send.js';
-import type { AuditAction } from '../stores/types.js';
+import { whenReady, type Awaitable } from '../core/awaitable.js';
+import type { AuditAction, CallRow } from '../stores/types.js';
 import type { AppContext } from '../context.js';
 
 /** What these routes use of the context. */
@@ -21,13 +22,17 @@ export const recordingRoutes =
     const { calls, storage, config } = deps;
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-    /** The call if the principal may read it (CallsService.findCall), recorded for the audit. */
-    const findCall = async (request: FastifyRequest, sid: string, action: AuditAction) => {
+    /**
+     * The call if the principal may read it (CallsService.findCall), recorded for the audit: at once
+     * when the index answers at once (src/core/awaitable.ts), a refusal then thrown.
+     */
+    const findCall = (request: FastifyRequest, sid: string, action: AuditAction): Awaitable<CallRow> => {
       const org = request.headers['x-organization-id'] as string;
       const principal = request.principal!;
-      const call = await calls.findCall(org, sid, principal);
-      request.audited = { action, org, sid: call.call_sid, principal: principal.id };
-      return call;
+      return whenReady(calls.findCall(org, sid, principal), (call) => {
+        request.audited = { action, org, sid: call.call_sid, principal: principal.id };
+        return call;
+      });
     };
 
     app.get(
@@ -39,11 +44,13 @@ export const recordingRoutes =
           response: { 200: StreamBody, ...errorResponses },
         },
       },
-      async (request, reply) => {
-        const call = await findCall(request, request.params.call_sid, 'stream_url');
-        reply.header('cache-control', 'private, no-store');
-        return { success: true as const, data: await calls.streamUrl(call, request.principal!.id) };
-      },
+      // Not an async function: a URL issued again is answered without a promise (Fastify sends a
+      // returned value; a throw is its error).
+      (request, reply) =>
+        whenReady(findCall(request, request.params.call_sid, 'stream_url'), (call) => {
+          reply.header('cache-control', 'private, no-store');
+          return whenReady(calls.streamUrl(call, request.principal!.id), (data) => ({ success: true as const, data }));
+        }),
     );
 
     // GET and HEAD declared together: HEAD answers the same headers (Content-Length included).

@@ -8,6 +8,7 @@
  * CLI revoking a key, registering a call) from the very next request.
  */
 import type { ApiKeyScope, CreateApiKeyInput } from '../core/api-keys.js';
+import type { Awaitable } from '../core/awaitable.js';
 
 export type { ApiKeyScope, CreateApiKeyInput };
 
@@ -117,8 +118,12 @@ export interface CallIndex {
   readonly created: boolean;
   /** The row for `sid`, deleted or not, in any organization (for operators' CLI). */
   get(sid: string): Promise<CallRow | undefined>;
-  /** The live row for `sid` if it belongs to `org`; otherwise undefined, whatever the reason. */
-  find(org: string, sid: string): Promise<CallRow | undefined>;
+  /**
+   * The live row for `sid` if it belongs to `org`; otherwise undefined, whatever the reason. At once
+   * when the index can answer synchronously (SQLite), else a promise (src/core/awaitable.ts): every
+   * stream URL and download looks up a call, and a promise per lookup is a cost of its own.
+   */
+  find(org: string, sid: string): Awaitable<CallRow | undefined>;
   /**
    * Up to `limit` live calls of `org` matching `filter`, in the listing order (ListPosition),
    * from just after `after` (from the start without it). Rows added later that sort after
@@ -200,9 +205,10 @@ export interface ApiKeys {
   create(input: CreateApiKeyInput): Promise<CreatedApiKey>;
   /**
    * What `presented` grants, or undefined when it is malformed, unknown, wrong or revoked (the
-   * caller answers all of these alike). Notes the key's use (`lastUsedAt`) without waiting.
+   * caller answers all of these alike). Notes the key's use (`lastUsedAt`) without waiting. At
+   * once when the store can answer synchronously, as `CallIndex.find`: every API request verifies.
    */
-  verify(presented: string): Promise<VerifiedApiKey | undefined>;
+  verify(presented: string): Awaitable<VerifiedApiKey | undefined>;
   /**
    * True when `id` is the id of a revoked API key; false for a live key and for any other
    * principal id (a JWT subject, a proxy's user name).

@@ -145,7 +145,7 @@ export class SqliteApiKeys implements ApiKeys {
    * A verified key is remembered until the database changes: a revocation through any
    * connection counts from the very next request.
    */
-  async verify(presented: string): Promise<VerifiedApiKey | undefined> {
+  verify(presented: string): VerifiedApiKey | undefined {
     const verified = this.#verified.get(presented, () => this.#verifyRow(presented));
     if (verified) this.#noteUse(verified.id);
     return verified;

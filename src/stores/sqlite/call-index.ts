@@ -183,7 +183,7 @@ export class SqliteCallIndex implements CallIndex {
   }
 
   /** Memoised until the data changes (db-version.ts). */
-  async find(org: string, sid: string): Promise<CallRow | undefined> {
+  find(org: string, sid: string): CallRow | undefined {
     return this.#found.get(`${org}\u0000${sid}`, () => {
       const raw = this.#byOrgSid.get(org, sid);
       return raw && callRowOf(raw);
