@@ -15,6 +15,7 @@ import { AUDIT_MIGRATIONS } from '../src/stores/sqlite/audit.js';
 import type { SqliteCallIndex } from '../src/stores/sqlite/call-index.js';
 import { SERVING_BUSY_TIMEOUT_MS, copySqliteIndex, fillSqliteIndex, openSqliteStores } from '../src/stores/sqlite/index.js';
 import type { ApiKeys, AuditSink, CallIndex, NewCall } from '../src/stores/types.js';
+import type { Awaitable } from '../src/core/awaitable.js';
 import { startDaemon } from './helpers/daemon.js';
 import { makeWav } from './helpers/wav.js';
 
@@ -170,7 +171,7 @@ t.test('an index from before the listing is migrated: its rows are listed in ord
  * With `later`, the lookups that may answer at once (`find`, `verify`) answer through a promise.
  */
 function views(index: CallIndex, apiKeys: ApiKeys, audit: AuditSink, later = false): { index: CallIndex; apiKeys: ApiKeys; audit: AuditSink } {
-  const answer = <T>(value: T | Promise<T>) => (later ? Promise.resolve(value) : value);
+  const answer = <T>(value: Awaitable<T>) => (later ? Promise.resolve(value) : value);
   return {
     index: {
       created: index.created,
