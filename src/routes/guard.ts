@@ -112,7 +112,7 @@ export function limitRate(app: FastifyInstance, max: number, windowMs: number): 
 function rateLimited(reply: FastifyReply, ms: number): Error {
   const seconds = Math.ceil(ms / 1000);
   reply.header('retry-after', seconds);
-  return new RateLimited(`${seconds} seconds`);
+  return new RateLimited(seconds === 1 ? '1 second' : `${seconds} seconds`);
 }
 
 /**
