@@ -24,14 +24,22 @@ import { parseArgs } from 'node:util';
 import { cliAdd, cliKeyCreate, makeTempDir, makeWav, recproxyEnv } from './lib/fixtures.mjs';
 import { ORPHAN_GUARD, cpuTree, freePort, killAllNow, startServer, stopAll, waitForHttp } from './lib/proc.mjs';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { rounds: { type: 'string', default: '20' }, seconds: { type: 'string', default: '1' } },
-});
+const USAGE = 'usage: node bench/ab.mjs [--rounds N] [--seconds S] NAME=DIR[:ENVJSON] | bare-fastify | bare-node-json ... (two or more)';
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: { rounds: { type: 'string', default: '20' }, seconds: { type: 'string', default: '1' } },
+  });
+} catch (err) {
+  console.error(`${USAGE}\n${err.message}`);
+  process.exit(2);
+}
+const { values, positionals } = parsed;
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 if (positionals.length < 2 || !(rounds >= 1) || !(seconds >= 1)) {
-  console.error('usage: node bench/ab.mjs [--rounds N] [--seconds S] NAME=DIR[:ENVJSON] | bare-fastify | bare-node-json ... (two or more)');
+  console.error(USAGE);
   process.exit(2);
 }
 for (const tool of ['wrk', 'taskset']) {
