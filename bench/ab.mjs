@@ -15,6 +15,7 @@
  * same with more environment, e.g. 'nolimit=.:{"RECPROXY_RATE_LIMIT_MAX":"0"}'), `bare-fastify`
  * (bench/peers/bare-fastify.mjs) or `bare-node-json` (bench/peers/bare-node-json.mjs). Each
  * recproxy gets its own copy of the fixtures (one 2 MiB call, one API key, recproxyEnv's limits).
+ * recproxy runs with `npm start`'s Node flags (or BENCH_RECPROXY_FLAGS, as in bench/run.mjs).
  * Needs wrk and taskset (util-linux).
  */
 import { execFileSync } from 'node:child_process';
@@ -23,6 +24,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliAdd, cliKeyCreate, makeTempDir, makeWav, recproxyEnv } from './lib/fixtures.mjs';
 import { ORPHAN_GUARD, cpuTree, freePort, killAllNow, startServer, stopAll, waitForHttp } from './lib/proc.mjs';
+import { RECPROXY_NODE_FLAGS, peer } from './lib/servers.mjs';
 
 const USAGE = 'usage: node bench/ab.mjs [--rounds N] [--seconds S] NAME=DIR[:ENVJSON] | bare-fastify | bare-node-json ... (two or more)';
 let parsed;
@@ -55,7 +57,6 @@ const ORG = 'org_bench';
 const SID = 'call_ab';
 const PATH = `/api/calls/${SID}/recording/stream`;
 const PEERS = { 'bare-fastify': 'bare-fastify.mjs', 'bare-node-json': 'bare-node-json.mjs' };
-const peerFile = (file) => new URL(`./peers/${file}`, import.meta.url).pathname;
 const pinned = (args) => ['-c', '0', process.execPath, '--import', ORPHAN_GUARD, ...args];
 
 process.on('exit', killAllNow);
@@ -77,7 +78,7 @@ try {
     let server;
     if (spec in PEERS) {
       if (body === undefined) throw new Error('a peer needs a recproxy build beside it: it answers the body recproxy answered');
-      server = startServer(spec, 'taskset', pinned([peerFile(PEERS[spec])]), { env: { PORT: String(port), BENCH_BODY: body } });
+      server = startServer(spec, 'taskset', pinned([peer(PEERS[spec])]), { env: { PORT: String(port), BENCH_BODY: body } });
     } else {
       const m = /^([^=]+)=([^:]+)(?::(.*))?$/s.exec(spec);
       if (!m) throw new Error(`not a server: ${spec}`);
@@ -85,7 +86,7 @@ try {
       const copy = `${dir}-${i}`;
       await cp(dir, copy, { recursive: true });
       const own = { ...recproxyEnv(copy), ...(extra ? JSON.parse(extra) : {}), HOST: '127.0.0.1', PORT: String(port) };
-      server = startServer(name, 'taskset', pinned(['--no-memory-reducer', join(resolve(root), 'bin/recproxy'), 'serve']), { env: own });
+      server = startServer(name, 'taskset', pinned([...RECPROXY_NODE_FLAGS, join(resolve(root), 'bin/recproxy'), 'serve']), { env: own });
       server.copy = copy;
     }
     servers.push(server);

@@ -14,9 +14,10 @@ import { GUARD_WRAPPER, ORPHAN_GUARD, freePort, startServer, waitForHttp } from 
  * The Node flags recproxy runs with, as `npm start` gives them; BENCH_RECPROXY_FLAGS (space
  * separated) replaces them, to measure a flag side by side with the default.
  */
-const RECPROXY_NODE_FLAGS = process.env.BENCH_RECPROXY_FLAGS?.split(' ').filter(Boolean) ?? ['--no-memory-reducer'];
+export const RECPROXY_NODE_FLAGS = process.env.BENCH_RECPROXY_FLAGS?.split(' ').filter(Boolean) ?? ['--no-memory-reducer'];
 
-const peer = (file) => fileURLToPath(new URL(`../peers/${file}`, import.meta.url));
+/** The path of a peer server in bench/peers/. */
+export const peer = (file) => fileURLToPath(new URL(`../peers/${file}`, import.meta.url));
 
 /**
  * `recproxy serve` with `env` (see fixtures.recproxyEnv). `cpuProfDir`: run it under
